@@ -1,0 +1,1 @@
+//! Delimiter framing. (Being written.)

@@ -1,0 +1,665 @@
+//! Length-field framing, with every option of Netty's `LengthFieldBasedFrameDecoder`.
+//!
+//! A frame is some header bytes, a length field, then the bytes the length field
+//! announces:
+//!
+//! ```text
+//!  <- offset -> <- width ->
+//! +------------+-----------+---------------------------------------+
+//! |  any bytes | length    | value + adjustment bytes              |
+//! +------------+-----------+---------------------------------------+
+//!  <----------------------- whole frame on the wire --------------->
+//!  <- strip -> <---------------- handed out as the frame ---------->
+//! ```
+//!
+//! * `length_field_offset` — bytes before the length field (default 0);
+//! * `length_field_width` — 1, 2, 3, 4 or 8 bytes (default 4);
+//! * big endian (default) or little endian;
+//! * `length_adjustment` — added to the field's value to get the number of bytes that
+//!   follow the length field (default 0; use e.g. `-4` when the field counts itself);
+//! * `strip` — bytes removed from the front of the frame before it is handed out
+//!   (default: the whole header, `offset + width`);
+//! * `max_frame_length` — the limit (default 16 MiB). **It counts the bytes after the
+//!   length field (`value + adjustment`), not the header** — as tokio-util's
+//!   `LengthDelimitedCodec` does. (Netty counts the whole frame, header included; to get
+//!   Netty's number, add `offset + width`.) The limit is checked as soon as the header
+//!   is in, before any byte of the body is buffered or any buffer is reserved for it;
+//! * over the limit, by default the decoder fails with [`Error::TooLong`] and the
+//!   stream is dead (close the connection). With
+//!   [`discard_oversized`](LengthPrefixedBuilder::discard_oversized) it instead skips
+//!   the frame's bytes as they arrive, never buffering them, and reports
+//!   [`Error::Discarded`] — a non-fatal error — after which decoding resumes with the
+//!   next frame. `fail_fast` (default true) reports that error as soon as the header is
+//!   read; with `fail_fast(false)` it is reported once the whole frame was skipped.
+//!
+//! The default — u32 big endian, header stripped, 16 MiB — is msgwire's wire format:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use msgwire_frame::{length::LengthPrefixed, Encode, Framing};
+//!
+//! let mut framing = LengthPrefixed::new();
+//! let mut wire = BytesMut::new();
+//! framing.encode(&b"abc"[..], &mut wire)?;
+//! assert_eq!(&wire[..], b"\x00\x00\x00\x03abc");
+//! let frame = framing.decode(&mut wire)?.expect("whole frame");
+//! assert_eq!(&frame[..], b"abc");
+//! # Ok::<(), msgwire_frame::Error>(())
+//! ```
+//!
+//! A 2-byte little-endian field after a 1-byte tag, counting itself, tag kept:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use msgwire_frame::{length::LengthPrefixed, Framing};
+//!
+//! let mut framing = LengthPrefixed::builder()
+//!     .length_field_offset(1)
+//!     .length_field_width(2)
+//!     .little_endian()
+//!     .length_adjustment(-2)
+//!     .strip(0)
+//!     .build()?;
+//! let mut wire = BytesMut::from(&b"\x07\x05\x00abc"[..]);
+//! let frame = framing.decode(&mut wire)?.expect("whole frame");
+//! assert_eq!(&frame[..], b"\x07\x05\x00abc");
+//! # Ok::<(), msgwire_frame::Error>(())
+//! ```
+
+use bytes::{BufMut, BytesMut};
+
+use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+
+/// Errors only the length-field framing raises.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LengthError {
+    /// `value + adjustment` is negative: the frame would end before its length field.
+    #[error("length field {value} with adjustment {adjustment} gives a negative frame length")]
+    NegativeLength {
+        /// The length field's value.
+        value: u64,
+        /// The configured adjustment.
+        adjustment: i64,
+    },
+    /// The frame is shorter than the bytes to strip from it.
+    #[error("frame of {frame} bytes is shorter than the {strip} bytes to strip")]
+    ShorterThanStrip {
+        /// Whole frame length.
+        frame: u64,
+        /// Bytes to strip.
+        strip: usize,
+    },
+    /// The builder was given an option that cannot work.
+    #[error("invalid length-field configuration: {0}")]
+    Config(&'static str),
+}
+
+/// Byte order of the length field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endian {
+    /// Most significant byte first (network order). The default.
+    #[default]
+    Big,
+    /// Least significant byte first.
+    Little,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the header.
+    Head,
+    /// Header read; the whole frame is this many bytes, header included.
+    Data(usize),
+    /// Skipping an over-long frame: bytes still to drop, and whether the error still has
+    /// to be reported when they are gone.
+    Discard {
+        remaining: u64,
+        length: u64,
+        report_at_end: bool,
+    },
+}
+
+/// Length-field framing. See the [module docs](self) for the options.
+#[derive(Debug, Clone)]
+pub struct LengthPrefixed {
+    offset: usize,
+    width: usize,
+    endian: Endian,
+    adjustment: i64,
+    strip: usize,
+    max: usize,
+    fail_fast: bool,
+    discard: bool,
+    state: State,
+}
+
+impl Default for LengthPrefixed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LengthPrefixed {
+    /// u32 big endian, header stripped, 16 MiB limit, fatal error over the limit.
+    pub fn new() -> Self {
+        Self {
+            offset: 0,
+            width: 4,
+            endian: Endian::Big,
+            adjustment: 0,
+            strip: 4,
+            max: DEFAULT_MAX_FRAME,
+            fail_fast: true,
+            discard: false,
+            state: State::Head,
+        }
+    }
+
+    /// A builder starting from the defaults of [`new`](Self::new).
+    pub fn builder() -> LengthPrefixedBuilder {
+        LengthPrefixedBuilder {
+            offset: 0,
+            width: 4,
+            endian: Endian::Big,
+            adjustment: 0,
+            strip: None,
+            max: DEFAULT_MAX_FRAME,
+            fail_fast: true,
+            discard: false,
+        }
+    }
+
+    /// The limit on `value + adjustment`.
+    pub fn max_frame_length(&self) -> usize {
+        self.max
+    }
+
+    fn header_len(&self) -> usize {
+        self.offset + self.width
+    }
+
+    fn read_field(&self, header: &[u8]) -> u64 {
+        let field = &header[self.offset..self.offset + self.width];
+        match self.endian {
+            Endian::Big => field.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+            Endian::Little => field
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        }
+    }
+
+    /// Parses the header at the front of `buf` and decides what to do with the frame.
+    fn decode_head<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<usize>> {
+        if buf.len() < self.header_len() {
+            return Ok(None);
+        }
+        let value = self.read_field(buf.bytes());
+        // value < 2^64, adjustment within i64: the sum always fits in i128.
+        let body = i128::from(value) + i128::from(self.adjustment);
+        if body < 0 {
+            return Err(LengthError::NegativeLength {
+                value,
+                adjustment: self.adjustment,
+            }
+            .into());
+        }
+        let body = u64::try_from(body).unwrap_or(u64::MAX);
+        if body > self.max as u64 {
+            return self.over_limit(buf, body);
+        }
+        // body <= max, which is a usize: no overflow below.
+        let frame = self.header_len() + body as usize;
+        if frame < self.strip {
+            return Err(LengthError::ShorterThanStrip {
+                frame: frame as u64,
+                strip: self.strip,
+            }
+            .into());
+        }
+        buf.reserve(frame.saturating_sub(buf.len()));
+        Ok(Some(frame))
+    }
+
+    fn over_limit<B: InputBuffer>(&mut self, buf: &mut B, body: u64) -> Result<Option<usize>> {
+        let max = self.max as u64;
+        if !self.discard {
+            return Err(Error::TooLong { length: body, max });
+        }
+        let header = self.header_len() as u64;
+        buf.advance(self.header_len());
+        self.state = State::Discard {
+            remaining: body,
+            length: body + header,
+            report_at_end: !self.fail_fast,
+        };
+        if self.fail_fast {
+            return Err(Error::Discarded {
+                length: body + header,
+                max,
+            });
+        }
+        Ok(None)
+    }
+
+    /// Drops what can be dropped of an over-long frame. `Ok(true)` when it is all gone.
+    fn decode_discard<B: InputBuffer>(
+        &mut self,
+        buf: &mut B,
+        remaining: u64,
+        length: u64,
+        report_at_end: bool,
+    ) -> Result<bool> {
+        let drop = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+        buf.advance(drop);
+        let remaining = remaining - drop as u64;
+        if remaining > 0 {
+            self.state = State::Discard {
+                remaining,
+                length,
+                report_at_end,
+            };
+            return Ok(false);
+        }
+        self.state = State::Head;
+        if report_at_end {
+            return Err(Error::Discarded {
+                length,
+                max: self.max as u64,
+            });
+        }
+        Ok(true)
+    }
+}
+
+impl Framing for LengthPrefixed {
+    type Frame<B: InputBuffer> = B::Frame;
+
+    fn decode<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<B::Frame>> {
+        loop {
+            match self.state {
+                State::Head => match self.decode_head(buf)? {
+                    Some(frame) => self.state = State::Data(frame),
+                    None if matches!(self.state, State::Discard { .. }) => continue,
+                    None => return Ok(None),
+                },
+                State::Data(frame) => {
+                    if buf.len() < frame {
+                        return Ok(None);
+                    }
+                    buf.advance(self.strip);
+                    self.state = State::Head;
+                    return Ok(Some(buf.split_frame(frame - self.strip)));
+                }
+                State::Discard {
+                    remaining,
+                    length,
+                    report_at_end,
+                } => {
+                    if !self.decode_discard(buf, remaining, length, report_at_end)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_mid_frame(&self) -> bool {
+        !matches!(self.state, State::Head)
+    }
+}
+
+impl Encode<[u8]> for LengthPrefixed {
+    /// Writes the length field and the payload. The payload is what a decoder with the
+    /// same options hands out when `strip` is the header length (the default).
+    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<()> {
+        if self.offset != 0 {
+            return Err(Error::Encode(
+                "length field offset > 0: write the bytes before the length field yourself",
+            ));
+        }
+        if payload.len() > self.max {
+            return Err(Error::TooLong {
+                length: payload.len() as u64,
+                max: self.max as u64,
+            });
+        }
+        let value =
+            i128::try_from(payload.len()).unwrap_or(i128::MAX) - i128::from(self.adjustment);
+        let fits = value >= 0 && (self.width == 8 || value < (1i128 << (8 * self.width)));
+        if !fits {
+            return Err(Error::Encode(
+                "payload length does not fit the length field",
+            ));
+        }
+        let bytes = (value as u64).to_be_bytes();
+        dst.reserve(self.width + payload.len());
+        match self.endian {
+            Endian::Big => dst.put_slice(&bytes[8 - self.width..]),
+            Endian::Little => dst.extend(bytes[8 - self.width..].iter().rev()),
+        }
+        dst.put_slice(payload);
+        Ok(())
+    }
+}
+
+/// Builds a [`LengthPrefixed`]; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct LengthPrefixedBuilder {
+    offset: usize,
+    width: usize,
+    endian: Endian,
+    adjustment: i64,
+    strip: Option<usize>,
+    max: usize,
+    fail_fast: bool,
+    discard: bool,
+}
+
+impl LengthPrefixedBuilder {
+    /// Bytes before the length field.
+    pub fn length_field_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Width of the length field: 1, 2, 3, 4 or 8 bytes.
+    pub fn length_field_width(mut self, width: usize) -> Self {
+        self.width = width;
+        self
+    }
+
+    /// The length field is big endian (the default).
+    pub fn big_endian(mut self) -> Self {
+        self.endian = Endian::Big;
+        self
+    }
+
+    /// The length field is little endian.
+    pub fn little_endian(mut self) -> Self {
+        self.endian = Endian::Little;
+        self
+    }
+
+    /// Added to the field's value to get the number of bytes after the length field.
+    pub fn length_adjustment(mut self, adjustment: i64) -> Self {
+        self.adjustment = adjustment;
+        self
+    }
+
+    /// Bytes removed from the front of each frame (default: `offset + width`).
+    pub fn strip(mut self, strip: usize) -> Self {
+        self.strip = Some(strip);
+        self
+    }
+
+    /// Limit on `value + adjustment` (the header is not counted).
+    pub fn max_frame_length(mut self, max: usize) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// In discard mode, report the error on the header (true, the default) or after the
+    /// frame's bytes were skipped (false).
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// Skip over-long frames and go on (true) instead of failing the stream (false, the
+    /// default).
+    pub fn discard_oversized(mut self, discard: bool) -> Self {
+        self.discard = discard;
+        self
+    }
+
+    /// Checks the options.
+    pub fn build(self) -> Result<LengthPrefixed> {
+        if !matches!(self.width, 1 | 2 | 3 | 4 | 8) {
+            return Err(LengthError::Config("length field width must be 1, 2, 3, 4 or 8").into());
+        }
+        Ok(LengthPrefixed {
+            offset: self.offset,
+            width: self.width,
+            endian: self.endian,
+            adjustment: self.adjustment,
+            strip: self.strip.unwrap_or(self.offset + self.width),
+            max: self.max,
+            fail_fast: self.fail_fast,
+            discard: self.discard,
+            state: State::Head,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+
+    fn decode_all(framing: &mut LengthPrefixed, wire: &[u8]) -> Vec<Result<Vec<u8>>> {
+        let mut buf = BytesMut::from(wire);
+        let mut out = Vec::new();
+        loop {
+            match framing.decode(&mut buf) {
+                Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
+                Ok(None) => return out,
+                Err(e) => {
+                    let fatal = e.is_fatal();
+                    out.push(Err(e));
+                    if fatal {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn default_is_u32_big_endian_stripped() {
+        let mut f = LengthPrefixed::new();
+        let got = decode_all(&mut f, b"\x00\x00\x00\x02hi\x00\x00\x00\x00");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].as_ref().unwrap(), b"hi");
+        assert_eq!(got[1].as_ref().unwrap(), b"");
+    }
+
+    #[test]
+    fn every_width_both_endians_round_trip() {
+        for width in [1usize, 2, 3, 4, 8] {
+            for little in [false, true] {
+                let mut b = LengthPrefixed::builder().length_field_width(width);
+                if little {
+                    b = b.little_endian();
+                }
+                let mut f = b.build().unwrap();
+                let mut wire = BytesMut::new();
+                f.encode(&b"payload"[..], &mut wire).unwrap();
+                assert_eq!(wire.len(), width + 7);
+                let field = &wire[..width];
+                let expect_pos = if little { 0 } else { width - 1 };
+                assert_eq!(field[expect_pos], 7, "width {width} little {little}");
+                assert_eq!(&f.decode(&mut wire).unwrap().unwrap()[..], b"payload");
+                assert!(wire.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn three_byte_field_reads_24_bits() {
+        let mut f = LengthPrefixed::builder()
+            .length_field_width(3)
+            .build()
+            .unwrap();
+        let mut wire = BytesMut::from(&[0x00, 0x01, 0x00][..]);
+        wire.extend_from_slice(&[7u8; 256]);
+        assert_eq!(f.decode(&mut wire).unwrap().unwrap().len(), 256);
+    }
+
+    #[test]
+    fn netty_example_offset_adjustment_strip() {
+        // Netty's javadoc example: HDR1 (1) | LEN (2, counts whole frame) | HDR2 (1) | body;
+        // offset 1, width 2, adjustment -3, strip 3.
+        let mut f = LengthPrefixed::builder()
+            .length_field_offset(1)
+            .length_field_width(2)
+            .length_adjustment(-3)
+            .strip(3)
+            .build()
+            .unwrap();
+        let wire = b"\xca\x00\x10\xfeHELLO, WORLD";
+        let got = decode_all(&mut f, wire);
+        assert_eq!(got[0].as_ref().unwrap(), b"\xfeHELLO, WORLD");
+    }
+
+    #[test]
+    fn too_long_fails_on_the_header_alone() {
+        let mut f = LengthPrefixed::builder()
+            .max_frame_length(10)
+            .build()
+            .unwrap();
+        let mut buf = BytesMut::from(&b"\x00\x00\x00\x0b"[..]);
+        match f.decode(&mut buf) {
+            Err(Error::TooLong {
+                length: 11,
+                max: 10,
+            }) => {}
+            other => panic!("expected TooLong, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limit_counts_adjusted_body_not_header() {
+        let mut f = LengthPrefixed::builder()
+            .max_frame_length(4)
+            .build()
+            .unwrap();
+        let got = decode_all(&mut f, b"\x00\x00\x00\x04abcd");
+        assert_eq!(got[0].as_ref().unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn negative_adjusted_length_is_an_error() {
+        let mut f = LengthPrefixed::builder()
+            .length_adjustment(-4)
+            .build()
+            .unwrap();
+        let got = decode_all(&mut f, b"\x00\x00\x00\x02ab");
+        assert!(matches!(
+            got[0],
+            Err(Error::Length(LengthError::NegativeLength {
+                value: 2,
+                adjustment: -4
+            }))
+        ));
+    }
+
+    #[test]
+    fn strip_longer_than_frame_is_an_error() {
+        let mut f = LengthPrefixed::builder().strip(10).build().unwrap();
+        let got = decode_all(&mut f, b"\x00\x00\x00\x02ab");
+        assert!(matches!(
+            got[0],
+            Err(Error::Length(LengthError::ShorterThanStrip {
+                frame: 6,
+                strip: 10
+            }))
+        ));
+    }
+
+    #[test]
+    fn discard_mode_fail_fast_reports_then_resyncs() {
+        let mut f = LengthPrefixed::builder()
+            .max_frame_length(3)
+            .discard_oversized(true)
+            .build()
+            .unwrap();
+        let got = decode_all(&mut f, b"\x00\x00\x00\x05abcde\x00\x00\x00\x02ok");
+        assert!(matches!(
+            got[0],
+            Err(Error::Discarded { length: 9, max: 3 })
+        ));
+        assert_eq!(got[1].as_ref().unwrap(), b"ok");
+    }
+
+    #[test]
+    fn discard_mode_without_fail_fast_reports_after_skipping() {
+        let mut f = LengthPrefixed::builder()
+            .max_frame_length(3)
+            .discard_oversized(true)
+            .fail_fast(false)
+            .build()
+            .unwrap();
+        let mut buf = BytesMut::from(&b"\x00\x00\x00\x05abc"[..]);
+        assert!(f.decode(&mut buf).unwrap().is_none());
+        assert!(
+            buf.is_empty(),
+            "over-long bytes are dropped, never buffered"
+        );
+        buf.extend_from_slice(b"de\x00\x00\x00\x02ok");
+        assert!(matches!(
+            f.decode(&mut buf),
+            Err(Error::Discarded { length: 9, max: 3 })
+        ));
+        assert_eq!(&f.decode(&mut buf).unwrap().unwrap()[..], b"ok");
+    }
+
+    #[test]
+    fn partial_header_and_body_need_more() {
+        let mut f = LengthPrefixed::new();
+        let mut buf = BytesMut::from(&b"\x00\x00"[..]);
+        assert!(f.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(b"\x00\x03a");
+        assert!(f.decode(&mut buf).unwrap().is_none());
+        assert!(f.is_mid_frame());
+        buf.extend_from_slice(b"bc");
+        assert_eq!(&f.decode(&mut buf).unwrap().unwrap()[..], b"abc");
+    }
+
+    #[test]
+    fn eof_inside_a_frame_is_truncated() {
+        let mut f = LengthPrefixed::new();
+        let mut buf = BytesMut::from(&b"\x00\x00\x00\x09abc"[..]);
+        assert!(matches!(
+            f.decode_eof(&mut buf),
+            Err(Error::Truncated { buffered: 7 })
+        ));
+    }
+
+    #[test]
+    fn eight_byte_field_with_top_bit_set_is_too_long_not_overflow() {
+        let mut f = LengthPrefixed::builder()
+            .length_field_width(8)
+            .build()
+            .unwrap();
+        let mut buf = BytesMut::from(&[0xff; 8][..]);
+        assert!(matches!(
+            f.decode(&mut buf),
+            Err(Error::TooLong {
+                length: u64::MAX,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_width_is_rejected_by_builder() {
+        assert!(LengthPrefixed::builder()
+            .length_field_width(5)
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn encoder_rejects_lengths_the_field_cannot_hold() {
+        let mut f = LengthPrefixed::builder()
+            .length_field_width(1)
+            .build()
+            .unwrap();
+        let mut dst = BytesMut::new();
+        assert!(f.encode(&[0u8; 256][..], &mut dst).is_err());
+        assert!(dst.is_empty(), "nothing half-written");
+    }
+}

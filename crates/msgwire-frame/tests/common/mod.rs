@@ -1,0 +1,82 @@
+//! Shared helpers for the property tests: cut a wire stream at arbitrary points, feed the
+//! pieces to a [`StreamDecoder`] and collect what comes out.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use msgwire_frame::{Framing, InputBuffer, StreamDecoder, StreamError};
+use proptest::prelude::*;
+
+/// How a stream is cut into the pieces a socket might deliver.
+#[derive(Debug, Clone)]
+pub enum Cuts {
+    /// The whole stream in one read.
+    Whole,
+    /// One byte per read.
+    Bytewise,
+    /// Reads of random sizes; each entry is a piece length (cycled).
+    Random(Vec<usize>),
+}
+
+impl Cuts {
+    /// The stream cut into pieces.
+    pub fn pieces<'a>(&self, wire: &'a [u8]) -> Vec<&'a [u8]> {
+        match self {
+            Cuts::Whole => vec![wire],
+            Cuts::Bytewise => wire.chunks(1).collect(),
+            Cuts::Random(sizes) => {
+                let mut out = Vec::new();
+                let mut rest = wire;
+                let mut i = 0;
+                while !rest.is_empty() {
+                    let n = sizes[i % sizes.len()].clamp(1, rest.len());
+                    out.push(&rest[..n]);
+                    rest = &rest[n..];
+                    i += 1;
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Whole stream, byte by byte, or random piece sizes (small ones favoured).
+pub fn cuts() -> impl Strategy<Value = Cuts> {
+    prop_oneof![
+        1 => Just(Cuts::Whole),
+        1 => Just(Cuts::Bytewise),
+        4 => prop::collection::vec(prop_oneof![1usize..8, 1usize..300, 1usize..5000], 1..20)
+            .prop_map(Cuts::Random),
+    ]
+}
+
+/// Feeds `wire` in the pieces `cuts` makes and returns every frame, in order, with its
+/// stream offset; ends with `finish` so a stream that stops inside a frame is an error.
+pub fn decode_pieces<F: Framing, B: InputBuffer>(
+    framing: F,
+    buf: B,
+    wire: &[u8],
+    cuts: &Cuts,
+) -> Result<Vec<(u64, F::Frame<B>)>, StreamError> {
+    let mut decoder = StreamDecoder::new(framing, buf);
+    let mut out = Vec::new();
+    for piece in cuts.pieces(wire) {
+        decoder.feed(piece);
+        while let Some(d) = decoder.next_frame()? {
+            out.push((d.offset, d.frame));
+        }
+    }
+    while let Some(d) = decoder.finish()? {
+        out.push((d.offset, d.frame));
+    }
+    Ok(out)
+}
+
+/// Runs `$body` once per buffer strategy, with `$buf` bound to a fresh buffer.
+#[macro_export]
+macro_rules! with_every_buffer {
+    (|$buf:ident| $body:expr) => {{
+        {
+            let $buf = bytes::BytesMut::new();
+            $body
+        }
+    }};
+}
