@@ -6,7 +6,7 @@
 //! | strategy | frames handed out as | good at |
 //! |---|---|---|
 //! | [`bytes::BytesMut`] | `Bytes`, zero-copy (`split_to`) | the default; what tokio-util uses |
-//! | [`RingBuffer`] | `Vec<u8>` copy | a fixed memory footprint per connection |
+//! | [`RingBuffer`] | `Box<[u8]>` copy | a fixed memory footprint per connection |
 //! | [`PooledBuffer`] | [`PooledFrame`], returned to its [`BufferPool`] on drop | no allocation per frame in steady state; memory given back after a burst |
 //!
 //! `BENCHMARKS.md` compares them (frames/s, allocations per frame, peak memory under a

@@ -1,6 +1,11 @@
 //! Shared helpers for the property tests: cut a wire stream at arbitrary points, feed the
 //! pieces to a [`StreamDecoder`] and collect what comes out.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity
+)]
 
 use msgwire_frame::{Framing, InputBuffer, StreamDecoder, StreamError};
 use proptest::prelude::*;
@@ -70,12 +75,24 @@ pub fn decode_pieces<F: Framing, B: InputBuffer>(
     Ok(out)
 }
 
-/// Runs `$body` once per buffer strategy, with `$buf` bound to a fresh buffer.
+/// Runs `$body` once per buffer strategy, with `$buf` bound to a fresh buffer:
+/// `BytesMut`; a 16-byte `RingBuffer` (so writes wrap, the view rotates and the storage
+/// grows); a `PooledBuffer` on a pool of 16-byte buffers keeping at most 2 idle (so it
+/// compacts, grows under long frames, shrinks back and frees oversized buffers).
 #[macro_export]
 macro_rules! with_every_buffer {
     (|$buf:ident| $body:expr) => {{
         {
             let $buf = bytes::BytesMut::new();
+            $body
+        }
+        {
+            let $buf = msgwire_frame::buffer::RingBuffer::with_capacity(16);
+            $body
+        }
+        {
+            let pool = msgwire_frame::buffer::BufferPool::new(16, 2);
+            let $buf = msgwire_frame::buffer::PooledBuffer::new(&pool);
             $body
         }
     }};
