@@ -43,6 +43,9 @@ pub enum Error {
     /// Varint-prefixed framing.
     #[error(transparent)]
     Varint(#[from] crate::varint::VarintError),
+    /// Delimiter framing.
+    #[error(transparent)]
+    Delimiter(#[from] crate::delimiter::DelimiterError),
     /// Self-delimited MessagePack.
     #[error(transparent)]
     Msgpack(#[from] crate::msgpack::MsgpackError),
