@@ -38,6 +38,21 @@ pub trait Framing {
         }
     }
 
+    /// How many of the bytes the last [`decode`](Self::decode) call consumed came before
+    /// the frame it returned and are not part of it (the tail of a frame skipped in
+    /// discard mode). Drivers add it to the frame's stream offset. Default: 0.
+    fn skipped_before_frame(&self) -> usize {
+        0
+    }
+
+    /// Where the frame the last [`decode`](Self::decode) call returned began, counted in
+    /// bytes this framing has consumed since it was created. For framings whose frames
+    /// can interleave (a WebSocket ping between the fragments of a message); drivers
+    /// prefer it when it is `Some`. Default: `None`, the driver works the offset out.
+    fn last_frame_start(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether the framing holds part of a frame in its own state (for example the first
     /// fragments of a WebSocket message). Used by [`decode_eof`](Self::decode_eof).
     fn is_mid_frame(&self) -> bool {

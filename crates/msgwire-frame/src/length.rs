@@ -105,6 +105,14 @@ pub enum Endian {
     Little,
 }
 
+/// What a header announces.
+enum Head {
+    /// A frame of this many bytes, header included, within the limit.
+    Frame(usize),
+    /// `value + adjustment` bytes, over the limit.
+    OverLimit(u64),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for the header.
@@ -132,6 +140,8 @@ pub struct LengthPrefixed {
     fail_fast: bool,
     discard: bool,
     state: State,
+    /// Bytes of a discarded frame dropped by the current `decode` call.
+    skipped: usize,
 }
 
 impl Default for LengthPrefixed {
@@ -153,6 +163,7 @@ impl LengthPrefixed {
             fail_fast: true,
             discard: false,
             state: State::Head,
+            skipped: 0,
         }
     }
 
@@ -179,23 +190,30 @@ impl LengthPrefixed {
         self.offset + self.width
     }
 
+    #[inline]
     fn read_field(&self, header: &[u8]) -> u64 {
         let field = &header[self.offset..self.offset + self.width];
+        let mut word = [0u8; 8];
         match self.endian {
-            Endian::Big => field.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
-            Endian::Little => field
-                .iter()
-                .rev()
-                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+            Endian::Big => {
+                word[8 - self.width..].copy_from_slice(field);
+                u64::from_be_bytes(word)
+            }
+            Endian::Little => {
+                word[..self.width].copy_from_slice(field);
+                u64::from_le_bytes(word)
+            }
         }
     }
 
-    /// Parses the header at the front of `buf` and decides what to do with the frame.
-    fn decode_head<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<usize>> {
-        if buf.len() < self.header_len() {
+    /// Reads the header at the front of `input` (`None`: not all there yet) and checks
+    /// the frame it announces.
+    #[inline]
+    fn parse_head(&self, input: &[u8]) -> Result<Option<Head>> {
+        if input.len() < self.header_len() {
             return Ok(None);
         }
-        let value = self.read_field(buf.bytes());
+        let value = self.read_field(input);
         // value < 2^64, adjustment within i64: the sum always fits in i128.
         let body = i128::from(value) + i128::from(self.adjustment);
         if body < 0 {
@@ -207,7 +225,7 @@ impl LengthPrefixed {
         }
         let body = u64::try_from(body).unwrap_or(u64::MAX);
         if body > self.max as u64 {
-            return self.over_limit(buf, body);
+            return Ok(Some(Head::OverLimit(body)));
         }
         // body <= max, which is a usize: no overflow below.
         let frame = self.header_len() + body as usize;
@@ -218,8 +236,19 @@ impl LengthPrefixed {
             }
             .into());
         }
-        buf.reserve(frame.saturating_sub(buf.len()));
-        Ok(Some(frame))
+        Ok(Some(Head::Frame(frame)))
+    }
+
+    /// Parses the header at the front of `buf` and decides what to do with the frame.
+    fn decode_head<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<usize>> {
+        match self.parse_head(buf.bytes())? {
+            None => Ok(None),
+            Some(Head::OverLimit(body)) => self.over_limit(buf, body),
+            Some(Head::Frame(frame)) => {
+                buf.reserve(frame.saturating_sub(buf.len()));
+                Ok(Some(frame))
+            }
+        }
     }
 
     fn over_limit<B: InputBuffer>(&mut self, buf: &mut B, body: u64) -> Result<Option<usize>> {
@@ -253,6 +282,10 @@ impl LengthPrefixed {
     ) -> Result<bool> {
         let drop = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
         buf.advance(drop);
+        if !report_at_end {
+            // Already reported: these bytes come before whatever this call returns.
+            self.skipped += drop;
+        }
         let remaining = remaining - drop as u64;
         if remaining > 0 {
             self.state = State::Discard {
@@ -273,10 +306,49 @@ impl LengthPrefixed {
     }
 }
 
+impl LengthPrefixed {
+    /// The first whole frame at the front of `input`, borrowed: `Ok(Some((consumed,
+    /// frame)))`, or `Ok(None)` if `input` does not yet hold a whole frame.
+    ///
+    /// This is the zero-copy path: no buffer is touched and nothing is allocated or
+    /// reference-counted, so a reader can walk every whole frame in its buffer and drop
+    /// the bytes once at the end. It ignores the discard mode (an over-long frame is
+    /// always [`Error::TooLong`]) and the state of [`Framing::decode`]; use one or the
+    /// other on a stream, not both.
+    ///
+    /// ```
+    /// use msgwire_frame::length::LengthPrefixed;
+    ///
+    /// let framing = LengthPrefixed::new();
+    /// let wire = b"\x00\x00\x00\x01a\x00\x00\x00\x02bc\x00\x00";
+    /// let mut pos = 0;
+    /// let mut frames = Vec::new();
+    /// while let Some((used, frame)) = framing.parse_frame(&wire[pos..])? {
+    ///     frames.push(frame);
+    ///     pos += used;
+    /// }
+    /// assert_eq!(frames, [&b"a"[..], b"bc"]);
+    /// assert_eq!(pos, 11); // the last two bytes wait for the rest of their header
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    #[inline]
+    pub fn parse_frame<'a>(&self, input: &'a [u8]) -> Result<Option<(usize, &'a [u8])>> {
+        match self.parse_head(input)? {
+            None => Ok(None),
+            Some(Head::OverLimit(body)) => Err(Error::TooLong {
+                length: body,
+                max: self.max as u64,
+            }),
+            Some(Head::Frame(frame)) => Ok(input.get(self.strip..frame).map(|f| (frame, f))),
+        }
+    }
+}
+
 impl Framing for LengthPrefixed {
     type Frame<B: InputBuffer> = B::Frame;
 
     fn decode<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<B::Frame>> {
+        self.skipped = 0;
         loop {
             match self.state {
                 State::Head => match self.decode_head(buf)? {
@@ -307,6 +379,10 @@ impl Framing for LengthPrefixed {
 
     fn is_mid_frame(&self) -> bool {
         !matches!(self.state, State::Head)
+    }
+
+    fn skipped_before_frame(&self) -> usize {
+        self.skipped
     }
 }
 
@@ -429,6 +505,7 @@ impl LengthPrefixedBuilder {
             fail_fast: self.fail_fast,
             discard: self.discard,
             state: State::Head,
+            skipped: 0,
         })
     }
 }

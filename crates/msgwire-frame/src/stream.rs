@@ -7,7 +7,8 @@ use crate::{buffer::InputBuffer, Error, Framing};
 pub struct Decoded<T> {
     /// Byte offset in the whole stream at which the frame (its header included) starts.
     pub offset: u64,
-    /// Wire bytes the frame occupied, header included.
+    /// Wire bytes from the frame's start to its end, header included (for a WebSocket
+    /// message, control frames that arrived between its fragments are counted too).
     pub wire_len: u64,
     /// The frame.
     pub frame: T,
@@ -87,9 +88,17 @@ impl<F: Framing, B: InputBuffer> StreamDecoder<F, B> {
         let consumed = (before - self.buf.len()) as u64;
         let call_start = self.position;
         self.position += consumed;
+        // Bytes of a skipped frame dropped before what this call returns.
+        let skipped = self.framing.skipped_before_frame() as u64;
+        let start = if skipped > 0 {
+            call_start + skipped
+        } else {
+            start
+        };
         match result {
             Ok(Some(frame)) => {
                 self.partial_start = None;
+                let start = self.framing.last_frame_start().unwrap_or(start);
                 Ok(Some(Decoded {
                     offset: start,
                     wire_len: self.position - start,
@@ -97,8 +106,8 @@ impl<F: Framing, B: InputBuffer> StreamDecoder<F, B> {
                 }))
             }
             Ok(None) => {
-                if consumed > 0 && self.partial_start.is_none() {
-                    self.partial_start = Some(call_start);
+                if consumed > skipped && self.partial_start.is_none() {
+                    self.partial_start = Some(call_start + skipped);
                 }
                 Ok(None)
             }

@@ -1,6 +1,8 @@
 //! Property: any messages, length-prefixed (in any of the option combinations), cut at any
 //! points and fed to any buffer strategy, decode back to exactly the same messages.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::BytesMut;
@@ -82,6 +84,69 @@ proptest! {
         with_every_buffer!(|buf| {
             let got = decode_pieces(framing.clone(), buf, &wire, &cuts).unwrap();
             let got: Vec<Vec<u8>> = got.into_iter().map(|(_, f)| f.as_ref().to_vec()).collect();
+            prop_assert_eq!(&got, &expect);
+        });
+    }
+}
+
+/// Decodes in pieces, recording frames as `Ok((offset, bytes))` and non-fatal errors as
+/// `Err(offset)`.
+fn decode_with_discards<B: msgwire_frame::InputBuffer>(
+    framing: LengthPrefixed,
+    buf: B,
+    wire: &[u8],
+    cuts: &Cuts,
+) -> Vec<Result<(u64, Vec<u8>), u64>> {
+    let mut decoder = msgwire_frame::StreamDecoder::new(framing, buf);
+    let mut out = Vec::new();
+    let mut drain = |decoder: &mut msgwire_frame::StreamDecoder<LengthPrefixed, B>, eof: bool| loop {
+        let step = if eof {
+            decoder.finish()
+        } else {
+            decoder.next_frame()
+        };
+        match step {
+            Ok(Some(d)) => out.push(Ok((d.offset, d.frame.as_ref().to_vec()))),
+            Ok(None) => break,
+            Err(e) => {
+                assert!(!e.error.is_fatal(), "unexpected fatal error {e}");
+                assert!(matches!(e.error, msgwire_frame::Error::Discarded { .. }));
+                out.push(Err(e.offset));
+            }
+        }
+    };
+    for piece in cuts.pieces(wire) {
+        decoder.feed(piece);
+        drain(&mut decoder, false);
+    }
+    drain(&mut decoder, true);
+    out
+}
+
+proptest! {
+    #[test]
+    fn discard_mode_skips_oversized_frames_and_keeps_offsets(
+        msgs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..30),
+        cuts in cuts(),
+        fail_fast in any::<bool>(),
+    ) {
+        let max = 20;
+        let mut wire = Vec::new();
+        let mut expect = Vec::new();
+        for m in &msgs {
+            let offset = wire.len() as u64;
+            wire.extend_from_slice(&(m.len() as u32).to_be_bytes());
+            wire.extend_from_slice(m);
+            expect.push(if m.len() > max { Err(offset) } else { Ok((offset, m.clone())) });
+        }
+        let framing = LengthPrefixed::builder()
+            .max_frame_length(max)
+            .discard_oversized(true)
+            .fail_fast(fail_fast)
+            .build()
+            .unwrap();
+        with_every_buffer!(|buf| {
+            let got = decode_with_discards(framing.clone(), buf, &wire, &cuts);
             prop_assert_eq!(&got, &expect);
         });
     }

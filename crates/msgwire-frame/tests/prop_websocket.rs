@@ -106,7 +106,7 @@ fn peer(role: Role) -> Role {
 
 /// Writes `items` as the peer of `decoder_role` would, and returns the wire and the
 /// messages in the order a decoder completes them.
-fn write(items: &[Item], decoder_role: Role, key_seed: u64) -> (BytesMut, Vec<Message>) {
+fn write(items: &[Item], decoder_role: Role, key_seed: u64) -> (BytesMut, Vec<(u64, Message)>) {
     let sender = peer(decoder_role);
     let mut encoder = WebSocket::builder(sender).build();
     let mut keys = Keys(key_seed);
@@ -118,16 +118,17 @@ fn write(items: &[Item], decoder_role: Role, key_seed: u64) -> (BytesMut, Vec<Me
     let mut expect = Vec::new();
     for item in items {
         let msg = &item.msg;
+        let msg_start = wire.len() as u64;
         if item.via_encoder {
             encoder
                 .encode_fragmented(msg, item.sizes[0], &mut wire)
                 .unwrap();
-            expect.push(msg.clone());
+            expect.push((msg_start, msg.clone()));
             continue;
         }
         if msg.opcode.is_control() {
             encode_frame(true, msg.opcode, &msg.payload, mask(), &mut wire).unwrap();
-            expect.push(msg.clone());
+            expect.push((msg_start, msg.clone()));
             continue;
         }
         // Cut the payload into fragments (at least one, possibly empty).
@@ -154,18 +155,20 @@ fn write(items: &[Item], decoder_role: Role, key_seed: u64) -> (BytesMut, Vec<Me
             if i < gaps {
                 for (gap, control) in &item.interleaved {
                     if gap % gaps == i {
+                        let at = wire.len() as u64;
                         encode_frame(true, control.opcode, &control.payload, mask(), &mut wire)
                             .unwrap();
-                        expect.push(control.clone());
+                        expect.push((at, control.clone()));
                     }
                 }
             }
         }
-        expect.push(msg.clone());
+        expect.push((msg_start, msg.clone()));
         if gaps == 0 {
             for (_, control) in &item.interleaved {
+                let at = wire.len() as u64;
                 encode_frame(true, control.opcode, &control.payload, mask(), &mut wire).unwrap();
-                expect.push(control.clone());
+                expect.push((at, control.clone()));
             }
         }
     }
@@ -180,8 +183,7 @@ fn check(items: &[Item], role: Role, key_seed: u64, cuts: &Cuts) {
     let (wire, expect) = write(items, role, key_seed);
     with_every_buffer!(|buf| {
         let got = decode_pieces(WebSocket::builder(role).build(), buf, &wire, cuts).unwrap();
-        let got: Vec<Message> = got.into_iter().map(|(_, m)| m).collect();
-        assert_eq!(got, expect);
+        assert_eq!(got, expect, "messages and the offsets where they began");
     });
 }
 
@@ -234,7 +236,6 @@ proptest! {
         with_every_buffer!(|buf| {
             match decode_pieces(WebSocket::builder(role).build(), buf, &wire[..keep], &cuts) {
                 Ok(got) => {
-                    let got: Vec<Message> = got.into_iter().map(|(_, m)| m).collect();
                     prop_assert!(got.len() <= expect.len());
                     prop_assert_eq!(&got[..], &expect[..got.len()]);
                 }
@@ -253,7 +254,7 @@ proptest! {
         let (wire, expect) = write(&items, role, key_seed);
         let over = expect
             .iter()
-            .any(|m| !m.opcode.is_control() && m.payload.len() > max_message);
+            .any(|(_, m)| !m.opcode.is_control() && m.payload.len() > max_message);
         let framing = WebSocket::builder(role).max_message_length(max_message).build();
         with_every_buffer!(|buf| {
             match decode_pieces(framing.clone(), buf, &wire, &Cuts::Whole) {

@@ -55,6 +55,11 @@ pub struct WebSocket {
     pub(super) keys: MaskKeys,
     state: State,
     partial: Option<Partial>,
+    /// Bytes consumed since creation; where the data message in progress began; where
+    /// the last message returned began (for `Framing::last_frame_start`).
+    consumed: u64,
+    message_start: Option<u64>,
+    last_start: u64,
 }
 
 impl WebSocket {
@@ -234,9 +239,19 @@ impl Framing for WebSocket {
             if let Some(key) = header.mask {
                 apply_mask(payload, key);
             }
+            let frame_start = self.consumed;
+            if !header.opcode.is_control() && self.message_start.is_none() {
+                self.message_start = Some(frame_start);
+            }
             let message = self.on_frame(header, payload);
             buf.advance(frame);
+            self.consumed += frame as u64;
             if let Some(message) = message? {
+                self.last_start = if message.is_control() {
+                    frame_start
+                } else {
+                    self.message_start.take().unwrap_or(frame_start)
+                };
                 return Ok(Some(message));
             }
         }
@@ -246,6 +261,10 @@ impl Framing for WebSocket {
     /// but its payload has not all arrived.
     fn is_mid_frame(&self) -> bool {
         self.partial.is_some() || self.state != State::Head
+    }
+
+    fn last_frame_start(&self) -> Option<u64> {
+        Some(self.last_start)
     }
 }
 
@@ -283,6 +302,9 @@ impl WebSocketBuilder {
             keys: MaskKeys::new(),
             state: State::Head,
             partial: None,
+            consumed: 0,
+            message_start: None,
+            last_start: 0,
         }
     }
 }

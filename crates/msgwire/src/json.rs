@@ -1,0 +1,134 @@
+//! MessagePack values as JSON, for people and for JSON-speaking tools.
+//!
+//! JSON has no binary strings, extension types, non-string map keys or NaN, so those
+//! are spelled as small tagged objects that cannot be mistaken for ordinary data:
+//!
+//! | MessagePack | JSON |
+//! |---|---|
+//! | nil, bool, int, float, str | `null`, `true`, `1`, `1.5`, `"s"` |
+//! | bin | `{"$bin": "<base64>"}` |
+//! | ext | `{"$ext": {"type": <i8>, "data": "<base64>"}}` |
+//! | array | `[...]` |
+//! | map with only string keys | `{"k": v}` |
+//! | map with other keys | `{"$map": [[k, v], ...]}` |
+//! | NaN / ±inf | `{"$float": "NaN" \| "inf" \| "-inf"}` |
+//! | str that is not UTF-8 | `{"$bin": "<base64>"}` |
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use rmpv::Value;
+use serde_json::{json, Map, Value as Json};
+
+/// A MessagePack value as JSON (see the module docs for the tagged forms).
+pub fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Nil => Json::Null,
+        Value::Boolean(b) => Json::Bool(*b),
+        Value::Integer(i) => {
+            if let Some(u) = i.as_u64() {
+                json!(u)
+            } else if let Some(s) = i.as_i64() {
+                json!(s)
+            } else {
+                Json::Null
+            }
+        }
+        Value::F32(f) => float(f64::from(*f)),
+        Value::F64(f) => float(*f),
+        Value::String(s) => match s.as_str() {
+            Some(text) => Json::String(text.to_owned()),
+            None => bin(s.as_bytes()),
+        },
+        Value::Binary(b) => bin(b),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(pairs) => {
+            if pairs.iter().all(|(k, _)| k.as_str().is_some()) {
+                let mut object = Map::new();
+                for (k, v) in pairs {
+                    if let Some(key) = k.as_str() {
+                        object.insert(key.to_owned(), to_json(v));
+                    }
+                }
+                // Duplicate keys would be lost in an object: keep every pair instead.
+                if object.len() == pairs.len() {
+                    return Json::Object(object);
+                }
+            }
+            let list = pairs
+                .iter()
+                .map(|(k, v)| Json::Array(vec![to_json(k), to_json(v)]))
+                .collect();
+            json!({ "$map": Json::Array(list) })
+        }
+        Value::Ext(kind, data) => {
+            json!({ "$ext": { "type": kind, "data": STANDARD.encode(data) } })
+        }
+    }
+}
+
+/// Bytes as `{"$bin": "<base64>"}`.
+pub fn bin(bytes: &[u8]) -> Json {
+    json!({ "$bin": STANDARD.encode(bytes) })
+}
+
+fn float(f: f64) -> Json {
+    match serde_json::Number::from_f64(f) {
+        Some(n) => Json::Number(n),
+        None if f.is_nan() => json!({ "$float": "NaN" }),
+        None if f > 0.0 => json!({ "$float": "inf" }),
+        None => json!({ "$float": "-inf" }),
+    }
+}
+
+/// Decodes `payload` as exactly one MessagePack value (nothing left over).
+///
+/// msgwire's scanner checks the bytes first — rmpv reads the never-used marker `0xc1`
+/// as nil, and the scanner also caps nesting depth — then rmpv builds the value.
+pub fn decode_msgpack(payload: &[u8]) -> Result<Value, String> {
+    match msgwire_frame::msgpack::measure(payload) {
+        Ok(Some(len)) if len == payload.len() => {}
+        Ok(Some(len)) => {
+            return Err(format!(
+                "not MessagePack: {} bytes after the first value",
+                payload.len() - len
+            ))
+        }
+        Ok(None) => return Err("not MessagePack: the value is incomplete".into()),
+        Err(e) => return Err(format!("not MessagePack: {e}")),
+    }
+    let mut rest = payload;
+    rmpv::decode::read_value_with_max_depth(
+        &mut rest,
+        msgwire_frame::msgpack::DEFAULT_MAX_DEPTH + 1,
+    )
+    .map_err(|e| format!("not MessagePack: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_forms() {
+        let v = Value::Map(vec![
+            (Value::from("b"), Value::Binary(vec![1, 2, 3])),
+            (Value::from("x"), Value::Ext(5, vec![0xff])),
+            (Value::from("n"), Value::F64(f64::NAN)),
+        ]);
+        assert_eq!(
+            to_json(&v),
+            json!({"b": {"$bin": "AQID"}, "x": {"$ext": {"type": 5, "data": "/w=="}}, "n": {"$float": "NaN"}})
+        );
+        let m = Value::Map(vec![(Value::from(1), Value::from(-2))]);
+        assert_eq!(to_json(&m), json!({"$map": [[1, -2]]}));
+    }
+
+    #[test]
+    fn trailing_bytes_are_not_one_value() {
+        assert!(decode_msgpack(&[0x01, 0x02]).is_err());
+        assert_eq!(
+            decode_msgpack(&[0x93, 1, 2, 3]).unwrap(),
+            Value::Array(vec![1.into(), 2.into(), 3.into()])
+        );
+        assert!(decode_msgpack(&[0xc1]).is_err());
+    }
+}
