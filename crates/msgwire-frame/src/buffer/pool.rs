@@ -22,7 +22,8 @@
 //!   it is dropped the `Vec` goes back to the pool, so once the pool is warm a connection
 //!   decodes without a single allocation per frame ([`PoolStats`] counts allocations and
 //!   reuses). Frames longer than `buffer_size` get a `Vec` of their own size; those over
-//!   `2 × buffer_size` are freed on drop.
+//!   `2 × buffer_size` are freed on drop. The price: a frame of a few bytes holds a whole
+//!   pool buffer while it lives, so pick `buffer_size` near the usual frame size.
 //! * A [`PooledBuffer`] appends at the write position. When that hits the end of the
 //!   storage and the bytes already consumed leave enough room at the front, it
 //!   **compacts** (moves the buffered bytes to the front with `copy_within`). Otherwise
