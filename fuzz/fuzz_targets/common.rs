@@ -65,7 +65,7 @@ where
     let ring = run_pieces(make(), RingBuffer::with_capacity(8), data, piece, &|f| f.bytes_of());
     assert_eq!(whole, ring, "whole vs ring buffer in pieces of {piece}");
     let pool = BufferPool::new(64, 4);
-    let pooled = run_pieces(make(), PooledBuffer::new(pool), data, piece, &|f| f.bytes_of());
+    let pooled = run_pieces(make(), PooledBuffer::new(&pool), data, piece, &|f| f.bytes_of());
     assert_eq!(whole, pooled, "whole vs pooled buffer in pieces of {piece}");
 }
 
@@ -100,9 +100,9 @@ impl AsRefBytes for bytes::Bytes {
         self.to_vec()
     }
 }
-impl AsRefBytes for Vec<u8> {
+impl AsRefBytes for Box<[u8]> {
     fn bytes_of(&self) -> Vec<u8> {
-        self.clone()
+        self.to_vec()
     }
 }
 impl AsRefBytes for msgwire_frame::buffer::PooledFrame {

@@ -8,7 +8,7 @@ use msgwire_frame::length::LengthPrefixed;
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let [a, b, c, piece, data @ ..] = data else { return };
+    let &[a, b, c, piece, ref data @ ..] = data else { return };
     let width = [1, 2, 3, 4, 8][usize::from(a % 5)];
     let make = || {
         let mut builder = LengthPrefixed::builder()
@@ -26,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
         }
         builder.build().expect("valid width")
     };
-    check_all(make, data, usize::from(*piece) + 1);
+    check_all(make, data, usize::from(piece) + 1);
 });

@@ -41,9 +41,8 @@
 //!   [`Chunked::bodies_completed`] counts finished bodies.
 //! * Every error is fatal.
 //!
-//! With [`StreamDecoder`](crate::StreamDecoder), bytes consumed without producing a frame
-//! are counted in the next frame: the offset of the first chunk of a body after the first
-//! is where the previous body's last-chunk line began.
+//! With [`StreamDecoder`](crate::StreamDecoder), a chunk's offset is where its size line
+//! begins (the framing reports it through [`Framing::last_frame_start`]).
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -187,6 +186,11 @@ pub struct Chunked {
     /// Whether a byte of the current body has been consumed and its end not yet.
     in_body: bool,
     bodies: u64,
+    /// Bytes consumed since creation, where the chunk in progress began (its size line),
+    /// and where the last chunk handed out began (for `Framing::last_frame_start`).
+    consumed: u64,
+    chunk_start: u64,
+    last_start: u64,
 }
 
 impl Default for Chunked {
@@ -391,6 +395,9 @@ impl Chunked {
     /// (the bad byte is not counted as consumed).
     fn scan_lines(&mut self, bytes: &[u8]) -> (usize, Result<()>) {
         for (i, &b) in bytes.iter().enumerate() {
+            if self.state == CHUNK_START {
+                self.chunk_start = self.consumed + i as u64;
+            }
             if let Err(e) = self.line_byte(b) {
                 return (i, Err(e));
             }
@@ -425,6 +432,8 @@ impl Chunked {
         }
         let frame = buf.split_frame(size);
         buf.advance(2);
+        self.consumed += whole as u64;
+        self.last_start = self.chunk_start;
         self.state = CHUNK_START;
         Ok(Some(frame))
     }
@@ -443,6 +452,7 @@ impl Framing for Chunked {
             }
             let (consumed, result) = self.scan_lines(buf.bytes());
             buf.advance(consumed);
+            self.consumed += consumed as u64;
             result?;
             if !matches!(self.state, State::Body { .. }) {
                 // Every buffered byte was a line byte: need more.
@@ -453,6 +463,10 @@ impl Framing for Chunked {
 
     fn is_mid_frame(&self) -> bool {
         self.in_body
+    }
+
+    fn last_frame_start(&self) -> Option<u64> {
+        Some(self.last_start)
     }
 }
 
@@ -519,6 +533,9 @@ impl ChunkedBuilder {
             state: CHUNK_START,
             in_body: false,
             bodies: 0,
+            consumed: 0,
+            chunk_start: 0,
+            last_start: 0,
         }
     }
 }

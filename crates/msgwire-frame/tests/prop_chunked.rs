@@ -79,13 +79,11 @@ fn write(bodies: &[Body]) -> Wire {
     let mut wire = BytesMut::new();
     let mut frames = Vec::new();
     let mut body_starts = Vec::new();
-    // Bytes that produce no frame (a body's end) count in the next frame's offset: a
-    // frame's offset is where the previous frame ended.
-    let mut last_end = 0u64;
     for body in bodies {
         body_starts.push(wire.len());
         for c in &body.chunks {
-            frames.push((last_end, c.data.clone()));
+            // A chunk's offset is where its size line starts.
+            frames.push((wire.len() as u64, c.data.clone()));
             match (&c.ext, c.upper_hex) {
                 (None, true) => enc.encode(&c.data[..], &mut wire).unwrap(),
                 (ext, upper) => {
@@ -101,7 +99,6 @@ fn write(bodies: &[Body]) -> Wire {
                     wire.extend_from_slice(b"\r\n");
                 }
             }
-            last_end = wire.len() as u64;
         }
         match &body.last_ext {
             None => {
