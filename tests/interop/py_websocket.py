@@ -36,8 +36,8 @@ def decode(peer: Side) -> None:
     data = sys.stdin.buffer.read()
     for i in range(0, len(data), 5):
         proto.receive_data(data[i : i + 5])
-    if proto.close_exc is not None and proto.state is not State.CLOSING:
-        raise SystemExit(f"websockets rejected the stream: {proto.close_exc!r}")
+    if proto.parser_exc is not None:
+        raise SystemExit(f"websockets rejected the stream: {proto.parser_exc!r}")
     for frame in proto.events_received():
         line = {
             "opcode": NAMES[frame.opcode],

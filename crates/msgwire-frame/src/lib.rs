@@ -28,7 +28,7 @@
 //! [`buffer::PooledBuffer`] backed by a [`buffer::BufferPool`].
 //!
 //! [`StreamDecoder`] drives a framing over a buffer and reports the stream offset of each
-//! frame and each error. With the `codec` feature, [`codec::FrameCodec`] adapts any
+//! frame and each error. With the `codec` feature, `codec::FrameCodec` adapts any
 //! framing to `tokio_util::codec::{Decoder, Encoder}`.
 //!
 //! ```

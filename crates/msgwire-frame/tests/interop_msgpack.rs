@@ -3,7 +3,7 @@
 //!
 //! Each case: random values are framed by msgwire and piped to the peer, which decodes
 //! them with its library and writes them back framed its own way (Python `struct.pack`
-//! + `packb`, Node `writeUInt32BE` + `encode`); msgwire decodes the peer's stream cut
+//! and `packb`, Node `writeUInt32BE` and `encode`); msgwire decodes the peer's stream cut
 //! at random points, over every buffer strategy, and must get back the very values it
 //! sent. So what msgwire encodes, the peer decodes, and what the peer encodes, msgwire
 //! decodes.

@@ -96,7 +96,7 @@ struct Shared {
     state: Mutex<PoolState>,
 }
 
-/// A pool of reusable `Vec<u8>` buffers; see the [module docs](self). Cloning is cheap:
+/// A pool of reusable `Vec<u8>` buffers; see the [module docs](crate::buffer). Cloning is cheap:
 /// clones share one pool, and the pool may be shared between threads.
 #[derive(Debug, Clone)]
 pub struct BufferPool {
@@ -284,7 +284,7 @@ impl PartialEq<[u8]> for PooledFrame {
 }
 
 /// An [`InputBuffer`] whose storage and frames come from a [`BufferPool`]; see the
-/// [module docs](self).
+/// [module docs](crate::buffer).
 pub struct PooledBuffer {
     pool: BufferPool,
     /// `buf[read..]` are the buffered bytes; `buf.len()` is the write position.

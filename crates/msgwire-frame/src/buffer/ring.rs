@@ -51,7 +51,7 @@ use super::InputBuffer;
 /// Capacity of [`RingBuffer::default`]: 8 KiB.
 const DEFAULT_CAPACITY: usize = 8 * 1024;
 
-/// A ring buffer over a `Box<[u8]>`; see the [module docs](self).
+/// A ring buffer over a `Box<[u8]>`; see the [module docs](crate::buffer).
 pub struct RingBuffer {
     storage: Box<[u8]>,
     /// Index of the first readable byte. Always `< capacity` (or 0 if the capacity is 0).
