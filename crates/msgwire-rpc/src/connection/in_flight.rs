@@ -1,0 +1,163 @@
+//! The handlers running on one connection: how many (a semaphore, so the limit is
+//! checked without waiting) and which task answers which call id (so `$/cancel` and a
+//! disconnect can abort them).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use msgwire_wire::CallId;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::task::AbortHandle;
+
+/// The handlers running on one connection.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    permits: Arc<Semaphore>,
+    max: u32,
+    calls: Mutex<Calls>,
+}
+
+#[derive(Debug, Default)]
+struct Calls {
+    by_id: HashMap<CallId, (u64, AbortHandle)>,
+    /// Notification handlers, which have no id but are aborted on close too.
+    others: HashMap<u64, AbortHandle>,
+    next_generation: u64,
+}
+
+/// A running handler's place in the table: frees the permit and removes the entry when
+/// the handler finishes or is dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    table: Arc<InFlight>,
+    key: Option<(Option<CallId>, u64)>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    pub(crate) fn new(max: u32) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(max as usize)),
+            max,
+            calls: Mutex::new(Calls::default()),
+        })
+    }
+
+    fn calls(&self) -> MutexGuard<'_, Calls> {
+        // Held only for map operations, never across user code or an await.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The limit.
+    pub(crate) fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// Whether no handler is running.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.permits.available_permits() == self.max as usize
+    }
+
+    /// Starts `handler` as a task if the limit allows; `id` is the call it answers
+    /// (`None` for a notification). The handler receives its [`Slot`] and should drop
+    /// it when its work is done, before it queues its response, so that a caller that
+    /// sees the response can start a new call at once.
+    ///
+    /// Returns `false`, and runs nothing, when the limit is reached.
+    pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: Option<CallId>, handler: F) -> bool
+    where
+        F: FnOnce(Slot) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            return false;
+        };
+        // The entry goes in before the task can finish and look for it: the task's
+        // `Slot` removes it under the same lock.
+        let mut calls = self.calls();
+        let generation = calls.next_generation;
+        calls.next_generation += 1;
+        let slot = Slot {
+            table: Arc::clone(self),
+            key: Some((id, generation)),
+            _permit: permit,
+        };
+        let abort = tokio::spawn(handler(slot)).abort_handle();
+        match id {
+            Some(id) => {
+                calls.by_id.insert(id, (generation, abort));
+            }
+            None => {
+                calls.others.insert(generation, abort);
+            }
+        }
+        true
+    }
+
+    /// Aborts the handler of call `id`, if it is still running: its future is dropped
+    /// and it sends no response.
+    pub(crate) fn cancel(&self, id: CallId) -> bool {
+        let entry = self.calls().by_id.remove(&id);
+        match entry {
+            Some((_, abort)) => {
+                abort.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Aborts every handler.
+    pub(crate) fn abort_all(&self) {
+        let (by_id, others) = {
+            let mut calls = self.calls();
+            (
+                std::mem::take(&mut calls.by_id),
+                std::mem::take(&mut calls.others),
+            )
+        };
+        for (_, abort) in by_id.into_values() {
+            abort.abort();
+        }
+        for abort in others.into_values() {
+            abort.abort();
+        }
+    }
+
+    /// Waits until no handler is running.
+    pub(crate) async fn drained(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        Arc::clone(&self.permits).acquire_many_owned(self.max).await
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((id, generation)) = self.key.take() {
+            let mut calls = self.table.calls();
+            match id {
+                // Only this handler's own entry: a cancel may have removed it, and the
+                // peer may have reused the id since.
+                Some(id) => {
+                    if calls.by_id.get(&id).is_some_and(|(g, _)| *g == generation) {
+                        calls.by_id.remove(&id);
+                    }
+                }
+                None => {
+                    calls.others.remove(&generation);
+                }
+            }
+        }
+    }
+}
+
+/// Aborts every handler of a connection when dropped: when the connection's task ends,
+/// or is itself aborted, no handler outlives it.
+#[derive(Debug)]
+pub(crate) struct AbortAllOnDrop(pub(crate) Arc<InFlight>);
+
+impl Drop for AbortAllOnDrop {
+    fn drop(&mut self) {
+        self.0.abort_all();
+    }
+}

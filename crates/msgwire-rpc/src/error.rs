@@ -1,0 +1,136 @@
+//! What a call can end with besides its result, and how middleware errors become status
+//! codes.
+
+use std::io;
+use std::sync::Arc;
+
+use msgwire_wire::{Code, RpcError};
+
+/// Why a call made with [`Client::call`](crate::Client::call) (or through a
+/// [`Context`](crate::Context)) did not produce a result.
+///
+/// [`CallError::Rpc`] is the peer's own answer; every other variant is something that
+/// happened on this side or to the connection. [`CallError::code`] maps each to a
+/// status code for callers that only want one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The peer answered the call with an error.
+    #[error("{0}")]
+    Rpc(RpcError),
+    /// The call's deadline passed before the answer arrived. The peer was sent the cancel
+    /// notification for the call.
+    #[error("DEADLINE_EXCEEDED (4): the call's deadline passed before the answer arrived")]
+    DeadlineExceeded,
+    /// The connection is closed (by either side) or closed before the answer arrived.
+    #[error("connection closed")]
+    Closed,
+    /// The connection failed with an I/O error before the answer arrived.
+    #[error("connection failed: {0}")]
+    Io(Arc<io::Error>),
+    /// The peer sent bytes that are not a valid message stream, so the connection was
+    /// closed.
+    #[error("connection closed: the peer broke the protocol: {0}")]
+    Protocol(String),
+    /// The params could not be turned into MessagePack, or the message was too large to
+    /// send.
+    #[error("cannot send the call: {0}")]
+    Encode(String),
+    /// The peer's result does not have the type the caller asked for.
+    #[error("unexpected result: {0}")]
+    Decode(String),
+}
+
+impl CallError {
+    /// The status code that best describes this error: the peer's code for
+    /// [`CallError::Rpc`], DEADLINE_EXCEEDED for a passed deadline, UNAVAILABLE for a
+    /// connection that is gone, INVALID_ARGUMENT for params that cannot be encoded and
+    /// INTERNAL for a result of the wrong type.
+    pub fn code(&self) -> Code {
+        match self {
+            CallError::Rpc(e) => e.code,
+            CallError::DeadlineExceeded => Code::DeadlineExceeded,
+            CallError::Closed | CallError::Io(_) | CallError::Protocol(_) => Code::Unavailable,
+            CallError::Encode(_) => Code::InvalidArgument,
+            CallError::Decode(_) => Code::Internal,
+        }
+    }
+
+    /// The peer's error, if the peer answered with one.
+    pub fn rpc_error(&self) -> Option<&RpcError> {
+        match self {
+            CallError::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the call failed because the connection is gone (closed, I/O error, or
+    /// a protocol violation by the peer).
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            CallError::Closed | CallError::Io(_) | CallError::Protocol(_)
+        )
+    }
+}
+
+impl From<RpcError> for CallError {
+    fn from(e: RpcError) -> Self {
+        CallError::Rpc(e)
+    }
+}
+
+impl From<CallError> for RpcError {
+    /// A failed call to the peer as an error a handler can return: the peer's own error
+    /// is passed on unchanged; anything else becomes an error with [`CallError::code`].
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Rpc(e) => e,
+            other => RpcError::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// The boxed error type tower middleware reports.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Turns an error from a tower layer into an [`RpcError`] for the peer:
+///
+/// * an [`RpcError`] (from the router or a handler) is kept as it is;
+/// * [`tower::timeout::error::Elapsed`] becomes DEADLINE_EXCEEDED (4);
+/// * [`tower::load_shed::error::Overloaded`] becomes RESOURCE_EXHAUSTED (8);
+/// * anything else becomes INTERNAL (13) with the error's text.
+pub fn rpc_error_from_box(error: BoxError) -> RpcError {
+    let error = match error.downcast::<RpcError>() {
+        Ok(e) => return *e,
+        Err(other) => other,
+    };
+    if error.is::<tower::timeout::error::Elapsed>() {
+        RpcError::deadline_exceeded("the server's time limit for this call elapsed")
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        RpcError::resource_exhausted("the server is overloaded")
+    } else {
+        RpcError::internal(error.to_string())
+    }
+}
+
+/// Why a connection ended, kept so that waiting calls can be told.
+#[derive(Debug, Clone)]
+pub(crate) enum CloseReason {
+    /// Closed in an orderly way (by either side, or on shutdown).
+    Closed,
+    /// An I/O error.
+    Io(Arc<io::Error>),
+    /// The peer's bytes are not a valid message stream.
+    Protocol(String),
+}
+
+impl CloseReason {
+    pub(crate) fn to_call_error(&self) -> CallError {
+        match self {
+            CloseReason::Closed => CallError::Closed,
+            CloseReason::Io(e) => CallError::Io(Arc::clone(e)),
+            CloseReason::Protocol(p) => CallError::Protocol(p.clone()),
+        }
+    }
+}

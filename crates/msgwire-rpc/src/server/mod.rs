@@ -1,0 +1,362 @@
+//! The answering side: [`Server`], its limits ([`ServerBuilder`]), and serving
+//! listeners ([`Serve`]).
+//!
+//! Every connection's dialect is detected from its first bytes (at most five, read
+//! into a small array before anything else is allocated for the connection):
+//!
+//! ```text
+//! 0x94 / 0x93 ...           msgpack-rpc (an array of 4 or 3)
+//! 0x00 l l l  0x8_/0xde/0xdf framed-map   (u32 length, then a map)
+//! 0x00 l l l  0x01..0x03     framed-binary (u32 length, then a type byte)
+//! anything else              no dialect: the connection is closed at once
+//! ```
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use msgwire_rpc::{Router, RpcError, Server};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let router = Router::new().method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) });
+//! let server = Server::builder()
+//!     .max_in_flight(256)
+//!     .idle_timeout(Some(Duration::from_secs(60)))
+//!     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
+//!     .build(router);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7420").await?;
+//! server
+//!     .serve_tcp(listener)
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!     .await
+//! # }
+//! ```
+
+mod serve;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use msgwire_wire::{detect, Detected, Dialect};
+use rmpv::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::{Layer, Service};
+
+use crate::connection::{drive, ConnectionConfig, Shared, DEFAULT_MAX_FRAME_LENGTH};
+use crate::error::{BoxError, CloseReason};
+use crate::router::{Dispatcher, LayerStack, RpcRequest, RpcService};
+use crate::Router;
+
+pub use serve::{Listener, Serve, WithGracefulShutdown};
+
+/// Serves a [`Router`] on listeners or single connections, with limits. Cheap to clone.
+///
+/// Built with [`Server::builder`]; see the [module docs](self) for an example.
+#[derive(Debug, Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dispatcher: Dispatcher,
+    connection: ConnectionConfig,
+    first_byte_timeout: Option<Duration>,
+    shutdown_grace: Duration,
+    connections: Arc<Semaphore>,
+}
+
+impl Server {
+    /// A server for `router` with the default limits.
+    pub fn new(router: Router) -> Server {
+        Self::builder().build(router)
+    }
+
+    /// A builder with the default limits.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Serves connections accepted from a TCP listener (each with `TCP_NODELAY`).
+    /// Await the result, or add
+    /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) first.
+    pub fn serve_tcp(&self, listener: TcpListener) -> Serve<TcpListener> {
+        self.serve(listener)
+    }
+
+    /// Serves connections accepted from a Unix socket listener.
+    #[cfg(unix)]
+    pub fn serve_unix(
+        &self,
+        listener: tokio::net::UnixListener,
+    ) -> Serve<tokio::net::UnixListener> {
+        self.serve(listener)
+    }
+
+    /// Serves connections accepted from any [`Listener`].
+    pub fn serve<L: Listener>(&self, listener: L) -> Serve<L> {
+        Serve::new(self.clone(), listener)
+    }
+
+    /// Serves one connection, whatever carries it, until it closes: detects its
+    /// dialect, then answers its calls.
+    ///
+    /// Ends with `Ok(())` when either side closed in order (or a timeout closed it), or
+    /// with the error that closed it: [`io::ErrorKind::InvalidData`] for bytes that are
+    /// no dialect or can never become a valid message, [`io::ErrorKind::TimedOut`] for
+    /// a connection that sent nothing within the first-byte timeout.
+    ///
+    /// This does not count against [`ServerBuilder::max_connections`]; listeners do.
+    pub async fn serve_connection<IO>(&self, io: IO) -> io::Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_connection_until(io, CancellationToken::new())
+            .await
+    }
+
+    /// [`serve_connection`](Self::serve_connection) that closes gracefully when
+    /// `shutdown` fires.
+    pub(crate) async fn serve_connection_until<IO>(
+        &self,
+        mut io: IO,
+        shutdown: CancellationToken,
+    ) -> io::Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // Until the peer says something the connection owns nothing but this array.
+        let mut prefix = [0u8; 5];
+        let detection = read_dialect(&mut io, &mut prefix);
+        let detected = tokio::select! {
+            detected = with_timeout(self.inner.first_byte_timeout, detection) => detected,
+            () = shutdown.cancelled() => return Ok(()),
+        };
+        let (dialect, len) = match detected {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::debug!(%error, "connection closed before it chose a dialect");
+                let _ = io.shutdown().await;
+                return match error.kind() {
+                    io::ErrorKind::UnexpectedEof => Ok(()),
+                    _ => Err(error),
+                };
+            }
+        };
+        tracing::debug!(%dialect, "connection dialect");
+        let (shared, queue) = Shared::new(dialect, self.inner.connection.write_queue);
+        let shared = Arc::new(shared);
+        // Boxed: the driver's state is allocated only for connections that talk.
+        let reason = Box::pin(drive(
+            io,
+            &prefix[..len],
+            shared,
+            queue,
+            self.inner.dispatcher.clone(),
+            &self.inner.connection,
+            Some(shutdown),
+        ))
+        .await;
+        match reason {
+            CloseReason::Closed => Ok(()),
+            CloseReason::Io(error) => Err(io::Error::new(error.kind(), error.to_string())),
+            CloseReason::Protocol(text) => Err(io::Error::new(io::ErrorKind::InvalidData, text)),
+        }
+    }
+
+    fn shutdown_grace(&self) -> Duration {
+        self.inner.shutdown_grace
+    }
+
+    fn connection_permits(&self) -> &Arc<Semaphore> {
+        &self.inner.connections
+    }
+}
+
+/// Reads until `detect` decides; returns the dialect and how many bytes were read.
+async fn read_dialect<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    prefix: &mut [u8; 5],
+) -> io::Result<(Dialect, usize)> {
+    let mut len = 0;
+    while len < prefix.len() {
+        let n = io.read(&mut prefix[len..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        len += n;
+        match detect(&prefix[..len]) {
+            Detected::Dialect(dialect) => return Ok((dialect, len)),
+            Detected::Unknown => break,
+            Detected::NeedMore => {}
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the first bytes {:02x?} start no dialect (msgpack-rpc, framed-binary, framed-map)",
+            &prefix[..len]
+        ),
+    ))
+}
+
+async fn with_timeout<T>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the connection sent nothing within the first-byte timeout",
+            ))
+        }),
+    }
+}
+
+/// A [`Server`]'s limits and middleware.
+///
+/// | field | default |
+/// |---|---|
+/// | [`max_frame_length`](Self::max_frame_length) | 16 MiB |
+/// | [`max_depth`](Self::max_depth) | 128 |
+/// | [`max_connections`](Self::max_connections) | 10 000 |
+/// | [`max_in_flight`](Self::max_in_flight) | 1024 per connection |
+/// | [`first_byte_timeout`](Self::first_byte_timeout) | 10 s |
+/// | [`idle_timeout`](Self::idle_timeout) | 300 s |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s |
+/// | [`write_queue`](Self::write_queue) | 1024 messages per connection |
+#[derive(Debug)]
+pub struct ServerBuilder {
+    connection: ConnectionConfig,
+    max_connections: usize,
+    first_byte_timeout: Option<Duration>,
+    shutdown_grace: Duration,
+    layers: LayerStack,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            connection: ConnectionConfig {
+                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+                max_depth: 128,
+                max_in_flight: 1024,
+                idle_timeout: Some(Duration::from_secs(300)),
+                write_queue: 1024,
+                linger: Duration::from_secs(5),
+            },
+            max_connections: 10_000,
+            first_byte_timeout: Some(Duration::from_secs(10)),
+            shutdown_grace: Duration::from_secs(30),
+            layers: LayerStack::default(),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Largest frame (a framed dialect's length field, or a whole msgpack-rpc message),
+    /// checked on the header before any buffer of that size exists. Over it: the
+    /// connection is closed.
+    pub fn max_frame_length(mut self, max: usize) -> Self {
+        self.connection.max_frame_length = max;
+        self
+    }
+
+    /// Deepest nesting of arrays and maps accepted.
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.connection.max_depth = depth;
+        self
+    }
+
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Calls handled at once on one connection. A request beyond it is answered
+    /// RESOURCE_EXHAUSTED (8) at once; nothing is queued.
+    pub fn max_in_flight(mut self, max: u32) -> Self {
+        self.connection.max_in_flight = max;
+        self
+    }
+
+    /// How long a new connection may take to send its first bytes (`None`: no limit).
+    pub fn first_byte_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may stay with no bytes read and no call in flight before it
+    /// is closed, and how long one write to a peer that does not read may take
+    /// (`None`: no limit).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connection.idle_timeout = timeout;
+        self
+    }
+
+    /// On graceful shutdown, how long calls in flight may take to finish before their
+    /// connections are closed anyway.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Responses queued per connection before handlers wait to send theirs (and the
+    /// connection's requests stop being read).
+    pub fn write_queue(mut self, capacity: usize) -> Self {
+        self.connection.write_queue = capacity;
+        self
+    }
+
+    /// Wraps the router in a tower layer: timeouts, concurrency limits, logging, or any
+    /// `Layer` over [`RpcService`]. The first layer added is the outermost, as with
+    /// `tower::ServiceBuilder` (which is itself a layer and can be passed here).
+    ///
+    /// The layer's errors become [`RpcError`](crate::RpcError)s through
+    /// [`rpc_error_from_box`](crate::rpc_error_from_box): a tower timeout is
+    /// DEADLINE_EXCEEDED, load shedding RESOURCE_EXHAUSTED, an `RpcError` itself stays
+    /// as it is, anything else is INTERNAL.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use msgwire_rpc::{Router, Server};
+    /// use tower::limit::ConcurrencyLimitLayer;
+    /// use tower::timeout::TimeoutLayer;
+    ///
+    /// let server = Server::builder()
+    ///     .layer(TimeoutLayer::new(Duration::from_secs(10)))
+    ///     .layer(ConcurrencyLimitLayer::new(64))
+    ///     .build(Router::new());
+    /// # let _ = server;
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<RpcService> + Send + Sync + 'static,
+        L::Service: Service<RpcRequest, Response = Value> + Clone + Send + Sync + 'static,
+        <L::Service as Service<RpcRequest>>::Error: Into<BoxError>,
+        <L::Service as Service<RpcRequest>>::Future: Send + 'static,
+    {
+        self.layers.push(layer);
+        self
+    }
+
+    /// The server for `router`.
+    pub fn build(self, router: Router) -> Server {
+        Server {
+            inner: Arc::new(Inner {
+                dispatcher: self.layers.wrap(router),
+                connection: self.connection,
+                first_byte_timeout: self.first_byte_timeout,
+                shutdown_grace: self.shutdown_grace,
+                connections: Arc::new(Semaphore::new(
+                    self.max_connections.min(Semaphore::MAX_PERMITS),
+                )),
+            }),
+        }
+    }
+}
