@@ -193,6 +193,13 @@ impl LengthPrefixed {
     #[inline]
     fn read_field(&self, header: &[u8]) -> u64 {
         let field = &header[self.offset..self.offset + self.width];
+        // The common 4-byte field without a variable-length copy.
+        if let Ok(word) = <[u8; 4]>::try_from(field) {
+            return u64::from(match self.endian {
+                Endian::Big => u32::from_be_bytes(word),
+                Endian::Little => u32::from_le_bytes(word),
+            });
+        }
         let mut word = [0u8; 8];
         match self.endian {
             Endian::Big => {
@@ -244,10 +251,7 @@ impl LengthPrefixed {
         match self.parse_head(buf.bytes())? {
             None => Ok(None),
             Some(Head::OverLimit(body)) => self.over_limit(buf, body),
-            Some(Head::Frame(frame)) => {
-                buf.reserve(frame.saturating_sub(buf.len()));
-                Ok(Some(frame))
-            }
+            Some(Head::Frame(frame)) => Ok(Some(frame)),
         }
     }
 
@@ -352,7 +356,15 @@ impl Framing for LengthPrefixed {
         loop {
             match self.state {
                 State::Head => match self.decode_head(buf)? {
-                    Some(frame) => self.state = State::Data(frame),
+                    // The hot path: header and body already buffered, no state change.
+                    Some(frame) if buf.len() >= frame => {
+                        return Ok(Some(buf.split_frame_after(self.strip, frame - self.strip)));
+                    }
+                    Some(frame) => {
+                        buf.reserve(frame - buf.len());
+                        self.state = State::Data(frame);
+                        return Ok(None);
+                    }
                     None if matches!(self.state, State::Discard { .. }) => continue,
                     None => return Ok(None),
                 },
@@ -360,9 +372,8 @@ impl Framing for LengthPrefixed {
                     if buf.len() < frame {
                         return Ok(None);
                     }
-                    buf.advance(self.strip);
                     self.state = State::Head;
-                    return Ok(Some(buf.split_frame(frame - self.strip)));
+                    return Ok(Some(buf.split_frame_after(self.strip, frame - self.strip)));
                 }
                 State::Discard {
                     remaining,

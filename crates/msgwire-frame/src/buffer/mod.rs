@@ -54,4 +54,13 @@ pub trait InputBuffer {
     /// Removes the first `n` bytes and hands them out as a frame.
     /// Panics if `n > len()` (a framing bug, never input).
     fn split_frame(&mut self, n: usize) -> Self::Frame;
+
+    /// Drops the first `skip` bytes (a header) and hands out the `n` after them as a
+    /// frame: [`advance`](Self::advance) then [`split_frame`](Self::split_frame), which
+    /// a strategy may do in one step. Panics if `skip + n > len()` (a framing bug).
+    #[inline]
+    fn split_frame_after(&mut self, skip: usize, n: usize) -> Self::Frame {
+        self.advance(skip);
+        self.split_frame(n)
+    }
 }
