@@ -45,7 +45,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 
-use crate::connection::{drive, ConnectionConfig, Shared};
+use crate::connection::{drive, ConnectionConfig, Delivery, Shared};
 use crate::error::{BoxError, CallError};
 use crate::params;
 use crate::router::{LayerStack, RpcRequest, RpcService};
@@ -299,16 +299,27 @@ impl Client {
             shared: &self.shared,
             id,
             sent: false,
-            answered: false,
+            answer: Some(answer_rx),
         };
         let request = Message::Request { id, method, params };
         if self.shared.out.send(request).await.is_err() {
             return Err(self.shared.close_error());
         }
         waiting.sent = true;
-        let answer = answer_rx.await;
-        waiting.answered = true;
-        answer.unwrap_or_else(|_| Err(self.shared.close_error()))
+        let delivered = match waiting.answer.as_mut() {
+            Some(answer) => answer.await,
+            None => return Err(CallError::Closed),
+        };
+        waiting.answer = None;
+        match delivered {
+            Ok((answer, counted)) => {
+                if counted {
+                    self.shared.resumed();
+                }
+                answer
+            }
+            Err(_) => Err(self.shared.close_error()),
+        }
     }
 }
 
@@ -319,15 +330,20 @@ struct Waiting<'a> {
     shared: &'a Shared,
     id: CallId,
     sent: bool,
-    answered: bool,
+    /// Taken once the answer is in.
+    answer: Option<oneshot::Receiver<Delivery>>,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if self.answered {
+        let Some(mut answer) = self.answer.take() else {
             return;
-        }
+        };
         let was_waiting = self.shared.forget(self.id);
+        if let Ok((_, true)) = answer.try_recv() {
+            // Answered just as the caller gave up: the answer is dropped here.
+            self.shared.resumed();
+        }
         if !(self.sent && was_waiting) {
             return;
         }

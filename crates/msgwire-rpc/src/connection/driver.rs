@@ -46,15 +46,16 @@ where
         .max_depth(config.max_depth)
         .build();
     let (read_half, write_half) = tokio::io::split(io);
+    let in_flight = InFlight::new(config.max_in_flight.max(1));
     let writer = tokio::spawn(writer::run(
         write_half,
         queue,
         codec.clone(),
         Arc::clone(&shared),
+        Arc::clone(&in_flight),
         config.idle_timeout,
     ));
     let writer_guard = AbortOnDrop(writer.abort_handle());
-    let in_flight = InFlight::new(config.max_in_flight.max(1));
     let handlers_guard = AbortAllOnDrop(Arc::clone(&in_flight));
 
     let mut buf = BytesMut::with_capacity(READ_CHUNK.max(prefix.len()));
@@ -202,9 +203,15 @@ impl<R: AsyncRead> Reader<R> {
         let out = self.shared.out.clone();
         let started = self.in_flight.try_spawn(Some(id), move |slot| async move {
             let result = dispatcher.dispatch_caught(request).await;
+            // The call stays in flight until its response has room in the queue, so a
+            // peer that does not read holds at most `max_in_flight` finished calls here.
+            // The slot is freed just before the response becomes visible, so a caller
+            // that has its answer can always start a new call.
+            let Ok(room) = out.reserve().await else {
+                return; // the writer is gone: the connection is closing
+            };
             drop(slot);
-            // The writer is gone only when the connection is closing.
-            let _ = out.send(Message::Response { id, result }).await;
+            room.send(Message::Response { id, result });
         });
         if !started {
             let error = RpcError::resource_exhausted(format!(

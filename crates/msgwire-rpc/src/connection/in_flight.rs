@@ -60,9 +60,10 @@ impl InFlight {
     }
 
     /// Starts `handler` as a task if the limit allows; `id` is the call it answers
-    /// (`None` for a notification). The handler receives its [`Slot`] and should drop
-    /// it when its work is done, before it queues its response, so that a caller that
-    /// sees the response can start a new call at once.
+    /// (`None` for a notification). The handler receives its [`Slot`] and drops it when
+    /// its work is done: for a call, once its response has room in the outgoing queue
+    /// and just before it is queued, so that a caller that sees the response can start
+    /// a new call at once.
     ///
     /// Returns `false`, and runs nothing, when the limit is reached.
     pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: Option<CallId>, handler: F) -> bool

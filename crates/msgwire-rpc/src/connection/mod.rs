@@ -26,7 +26,7 @@ mod in_flight;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -75,10 +75,14 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
 /// The result a waiting caller receives.
 pub(crate) type Answer = Result<Value, CallError>;
 
+/// What a waiting caller's channel carries: the answer, and whether it was counted in
+/// [`Shared::resuming`] (the caller then uncounts it when it takes it).
+pub(crate) type Delivery = (Answer, bool);
+
 /// The calls this end is waiting for.
 #[derive(Debug, Default)]
 struct Pending {
-    calls: HashMap<CallId, oneshot::Sender<Answer>>,
+    calls: HashMap<CallId, oneshot::Sender<Delivery>>,
     /// Once set, no call is registered any more: nobody would answer it.
     closed: bool,
 }
@@ -90,6 +94,9 @@ pub(crate) struct Shared {
     pub(crate) out: mpsc::Sender<Message>,
     pending: Mutex<Pending>,
     next_id: AtomicU32,
+    /// Answers handed to callers that have not taken them yet: those callers are about
+    /// to run, and often to call again (the writer waits for them to batch their calls).
+    resuming: AtomicUsize,
     /// Asks the driver to close the connection.
     pub(crate) stop: CancellationToken,
     /// Fired when the connection is over and the writer should flush and finish.
@@ -106,6 +113,7 @@ impl Shared {
             out,
             pending: Mutex::new(Pending::default()),
             next_id: AtomicU32::new(1),
+            resuming: AtomicUsize::new(0),
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
             reason: OnceLock::new(),
@@ -119,6 +127,7 @@ impl Shared {
     pub(crate) fn detached(dialect: Dialect) -> Self {
         let (shared, _rx) = Self::new(dialect, 1);
         shared.close(CloseReason::Closed);
+        shared.done.cancel();
         shared
     }
 
@@ -133,7 +142,7 @@ impl Shared {
     }
 
     /// Registers a call and picks its id, or fails if the connection is closed.
-    pub(crate) fn register(&self, answer: oneshot::Sender<Answer>) -> Result<CallId, CallError> {
+    pub(crate) fn register(&self, answer: oneshot::Sender<Delivery>) -> Result<CallId, CallError> {
         let mut pending = self.pending();
         if pending.closed {
             drop(pending);
@@ -155,8 +164,11 @@ impl Shared {
         let waiter = self.pending().calls.remove(&id);
         match waiter {
             Some(tx) => {
-                // The caller may have given up in the meantime; nothing to do then.
-                let _ = tx.send(answer);
+                self.resuming.fetch_add(1, Ordering::Relaxed);
+                if tx.send((answer, true)).is_err() {
+                    // The caller gave up in the meantime.
+                    self.resuming.fetch_sub(1, Ordering::Relaxed);
+                }
             }
             None => tracing::debug!(id, "response for a call nobody waits for"),
         }
@@ -165,6 +177,16 @@ impl Shared {
     /// Forgets a call; returns whether it was still waiting.
     pub(crate) fn forget(&self, id: CallId) -> bool {
         self.pending().calls.remove(&id).is_some()
+    }
+
+    /// A caller took an answer counted in `resuming`.
+    pub(crate) fn resumed(&self) {
+        self.resuming.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// How many answered callers have not resumed yet.
+    pub(crate) fn resuming(&self) -> usize {
+        self.resuming.load(Ordering::Relaxed)
     }
 
     /// How many calls this end is waiting for.
@@ -183,7 +205,7 @@ impl Shared {
         };
         let error = self.close_error();
         for (_, tx) in calls {
-            let _ = tx.send(Err(error.clone()));
+            let _ = tx.send((Err(error.clone()), false));
         }
         self.stop.cancel();
     }

@@ -15,6 +15,7 @@ use msgwire_wire::{Message, RpcError, WireCodec};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::in_flight::InFlight;
 use super::Shared;
 use crate::error::{CallError, CloseReason};
 
@@ -35,6 +36,7 @@ pub(crate) async fn run<W>(
     mut queue: mpsc::Receiver<Message>,
     codec: WireCodec,
     shared: Arc<Shared>,
+    in_flight: Arc<InFlight>,
     write_timeout: Option<Duration>,
 ) where
     W: AsyncWrite + Unpin,
@@ -62,9 +64,19 @@ pub(crate) async fn run<W>(
         };
         let Some(first) = first else { break };
         encode(&codec, first, &mut buf, &shared);
+        // Gather what else is ready. Handlers that finish together each wake this task,
+        // and tokio would run it right after the first of them; yielding once lets the
+        // others queue their messages first, so one write carries them all. Only when
+        // more messages are coming (other calls in flight either way): with one call in
+        // flight the yield would only add latency.
+        let mut yielded = !more_coming(&shared, &in_flight);
         while buf.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(message) => encode(&codec, message, &mut buf, &shared),
+                Err(_) if !yielded => {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }
@@ -100,6 +112,13 @@ pub(crate) async fn run<W>(
     }
     let _ = io.flush().await;
     let _ = io.shutdown().await;
+}
+
+/// Whether other messages are likely on their way: this end still runs handlers, waits
+/// for more than one call, or has answered callers that have not run yet (and will
+/// often call again).
+fn more_coming(shared: &Shared, in_flight: &InFlight) -> bool {
+    !in_flight.is_empty() || shared.resuming() > 0 || shared.waiting() > 1
 }
 
 /// Appends one message. A message that cannot be encoded (too large for the frame
