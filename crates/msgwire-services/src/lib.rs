@@ -22,3 +22,23 @@
 pub mod math;
 pub mod orders;
 pub mod users;
+
+use msgwire_rpc::Router;
+
+/// Every reference service on one router, under the names in the table above.
+pub fn router() -> Router {
+    register(Router::new())
+}
+
+/// Adds every reference service to `router`.
+pub fn register(router: Router) -> Router {
+    router
+        .method("add", |p| async move { math::add(p) })
+        .method("multiply", |p| async move { math::multiply(p) })
+        .method("greet", |p| async move { math::greet(p) })
+        .method("echo", |p| async move { math::echo(p) })
+        .method("getUser", |p| async move { users::get_user(p) })
+        .method("listUsers", |p| async move { users::list_users(p) })
+        .method("getOrder", |p| async move { orders::get_order(p) })
+        .method("listOrders", |p| async move { orders::list_orders(p) })
+}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Item {
     /// Product code.
     pub sku: String,

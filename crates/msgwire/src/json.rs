@@ -65,6 +65,79 @@ pub fn to_json(value: &Value) -> Json {
     }
 }
 
+/// A JSON value as MessagePack: the inverse of [`to_json`]. Integers stay integers
+/// (`1` is an int, `1.0` a float), the tagged objects become bin, ext, non-string-keyed
+/// maps and special floats again, and any other object becomes a map with str keys.
+pub fn from_json(json: &Json) -> Result<Value, String> {
+    Ok(match json {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Boolean(*b),
+        Json::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else {
+                Value::F64(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::Array(items.iter().map(from_json).collect::<Result<_, _>>()?),
+        Json::Object(object) => match tagged(object)? {
+            Some(value) => value,
+            None => Value::Map(
+                object
+                    .iter()
+                    .map(|(k, v)| Ok((Value::from(k.as_str()), from_json(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+        },
+    })
+}
+
+/// `{"$bin": ..}`, `{"$ext": ..}`, `{"$map": ..}` and `{"$float": ..}` as values.
+fn tagged(object: &Map<String, Json>) -> Result<Option<Value>, String> {
+    if object.len() != 1 {
+        return Ok(None);
+    }
+    let Some((tag, inner)) = object.iter().next() else {
+        return Ok(None);
+    };
+    let base64 = |v: &Json| {
+        v.as_str()
+            .and_then(|s| STANDARD.decode(s).ok())
+            .ok_or_else(|| format!("{tag} wants a base64 string, got {v}"))
+    };
+    Ok(Some(match tag.as_str() {
+        "$bin" => Value::Binary(base64(inner)?),
+        "$ext" => {
+            let kind = inner["type"]
+                .as_i64()
+                .and_then(|t| i8::try_from(t).ok())
+                .ok_or("$ext wants {\"type\": -128..127, \"data\": base64}")?;
+            Value::Ext(kind, base64(&inner["data"])?)
+        }
+        "$map" => {
+            let pairs = inner.as_array().ok_or("$map wants [[key, value], ...]")?;
+            let mut out = Vec::with_capacity(pairs.len());
+            for pair in pairs {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([k, v]) => out.push((from_json(k)?, from_json(v)?)),
+                    _ => return Err("$map wants [[key, value], ...]".into()),
+                }
+            }
+            Value::Map(out)
+        }
+        "$float" => match inner.as_str() {
+            Some("NaN") => Value::F64(f64::NAN),
+            Some("inf") => Value::F64(f64::INFINITY),
+            Some("-inf") => Value::F64(f64::NEG_INFINITY),
+            _ => return Err("$float wants \"NaN\", \"inf\" or \"-inf\"".into()),
+        },
+        _ => return Ok(None),
+    }))
+}
+
 /// Bytes as `{"$bin": "<base64>"}`.
 pub fn bin(bytes: &[u8]) -> Json {
     json!({ "$bin": STANDARD.encode(bytes) })
@@ -120,6 +193,23 @@ mod tests {
         );
         let m = Value::Map(vec![(Value::from(1), Value::from(-2))]);
         assert_eq!(to_json(&m), json!({"$map": [[1, -2]]}));
+    }
+
+    #[test]
+    fn json_round_trips_through_msgpack() {
+        for text in [
+            r#"[1, -2, 1.5, "s", null, true, {"k": [1]}]"#,
+            r#"{"$bin": "AQID"}"#,
+            r#"{"$ext": {"type": 5, "data": "/w=="}}"#,
+            r#"{"$map": [[1, -2]]}"#,
+            r#"{"$float": "-inf"}"#,
+        ] {
+            let json: Json = serde_json::from_str(text).unwrap();
+            assert_eq!(to_json(&from_json(&json).unwrap()), json, "{text}");
+        }
+        assert_eq!(from_json(&json!(1)).unwrap(), Value::from(1));
+        assert_eq!(from_json(&json!(1.0)).unwrap(), Value::F64(1.0));
+        assert!(from_json(&json!({"$bin": 5})).is_err());
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The `msgwire` command: see `msgwire --help`.
 
+mod bench;
+mod call;
 mod inspect;
 mod json;
+mod serve;
+mod target;
 
 use std::process::ExitCode;
 
@@ -9,8 +13,10 @@ use clap::{Parser, Subcommand};
 
 /// MessagePack messaging over byte streams.
 ///
-/// msgwire frames MessagePack messages on TCP and other byte streams, calls them as RPC,
-/// and debugs captures. Run `msgwire <COMMAND> --help` for each command's options.
+/// msgwire serves and calls MessagePack RPC in three wire dialects (msgpack-rpc as
+/// Neovim speaks it, framed-binary, framed-map) and decodes captures. Run
+/// `msgwire <COMMAND> --help` for each command's options. Logs go to stderr; set
+/// RUST_LOG (e.g. RUST_LOG=debug) for more.
 #[derive(Debug, Parser)]
 #[command(name = "msgwire", version, about, long_about)]
 struct Cli {
@@ -20,11 +26,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the reference services.
+    /// Serve the reference services (math, users, orders) over RPC.
     ///
-    /// The RPC layer has not landed yet: today this prints what it will serve and exits
-    /// with status 0.
-    Serve(ServeArgs),
+    /// One TCP port speaks all three dialects, detected per connection; --unix adds a
+    /// Unix socket. On SIGTERM or Ctrl-C the server stops accepting, lets calls in flight
+    /// finish (up to --shutdown-grace), then exits.
+    Serve(serve::ServeArgs),
+    /// Make one call: JSON arguments in, the JSON result out.
+    ///
+    /// Exit status 0 with the result on stdout; 1 with "<CODE> (<n>): <message>" on
+    /// stderr when the server answers with an error or the call times out; 2 when the
+    /// server cannot be reached or the arguments are not JSON.
+    ///
+    /// Example: msgwire call 127.0.0.1:7420 add 1 2
+    Call(call::CallArgs),
+    /// Load-test a server: calls/s and latency percentiles, every answer verified.
+    ///
+    /// Opens --connections connections, keeps --in-flight calls in flight on each, and
+    /// runs for --duration seconds or --calls calls. Every answer must equal the first
+    /// call's; exit status 1 if any call failed or answered differently.
+    Bench(bench::BenchArgs),
     /// Decode a captured byte stream into one JSON line per message.
     ///
     /// Each line is {"offset": <byte offset of the frame>, "length": <payload bytes>,
@@ -35,29 +56,27 @@ enum Command {
     Inspect(inspect::InspectArgs),
 }
 
-/// Options of `msgwire serve`.
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Address of the RPC listener.
-    #[arg(long, default_value = "127.0.0.1:7420")]
-    rpc: String,
-    /// Address of the HTTP listener (gateway, health, metrics).
-    #[arg(long, default_value = "127.0.0.1:7421")]
-    http: String,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let result = match cli.command {
-        Command::Serve(args) => {
-            println!(
-                "msgwire serve: will serve math, users and orders over RPC on {} and HTTP on {}; \
-                 the RPC layer has not landed yet, so nothing is served",
-                args.rpc, args.http
-            );
-            Ok(true)
-        }
         Command::Inspect(args) => inspect::run(&args),
+        command => runtime().and_then(|rt| {
+            rt.block_on(async move {
+                match command {
+                    Command::Serve(args) => serve::run(args).await.map(|()| true),
+                    Command::Call(args) => call::run(args).await,
+                    Command::Bench(args) => bench::run(args).await,
+                    Command::Inspect(args) => inspect::run(&args),
+                }
+            })
+        }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -67,4 +86,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

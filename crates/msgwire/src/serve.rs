@@ -1,0 +1,154 @@
+//! `msgwire serve`: the reference services on an RPC port (and a Unix socket).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use msgwire_rpc::Server;
+use tokio::net::TcpListener;
+
+/// Options of `msgwire serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the RPC listener (all three dialects, detected per connection). Port 0
+    /// picks a free port; the chosen address is printed.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
+    rpc: String,
+
+    /// Address of the HTTP listener (JSON gateway, health, metrics). Accepted now; the
+    /// gateway arrives in a later release and nothing listens here yet.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    http: String,
+
+    /// Also serve RPC on this Unix socket (replaced if it exists).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+
+    /// Largest frame (or msgpack-rpc message) accepted, in bytes; checked on the header.
+    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::DEFAULT_MAX_FRAME_LENGTH)]
+    max_frame: usize,
+
+    /// Deepest nesting of arrays and maps accepted.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    max_depth: usize,
+
+    /// Connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_connections: usize,
+
+    /// Calls in flight per connection; more are answered RESOURCE_EXHAUSTED (8).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_in_flight: u32,
+
+    /// Seconds a connection may stay silent with no call in flight (0: forever).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    idle_timeout: u64,
+
+    /// Seconds a new connection has to send its first bytes (0: forever).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    first_byte_timeout: u64,
+
+    /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    shutdown_grace: u64,
+}
+
+fn seconds(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Runs `msgwire serve` until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let server = Server::builder()
+        .max_frame_length(args.max_frame)
+        .max_depth(args.max_depth)
+        .max_connections(args.max_connections)
+        .max_in_flight(args.max_in_flight)
+        .idle_timeout(seconds(args.idle_timeout))
+        .first_byte_timeout(seconds(args.first_byte_timeout))
+        .shutdown_grace(Duration::from_secs(args.shutdown_grace))
+        .build(msgwire_services::router());
+    let listener = TcpListener::bind(&args.rpc)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.rpc))?;
+    let rpc_addr = listener.local_addr()?;
+    println!("msgwire serve: rpc listening on {rpc_addr} (msgpack-rpc, framed-binary, framed-map)");
+    println!(
+        "msgwire serve: services math (add, multiply, greet, echo), users (getUser, listUsers), orders (getOrder, listOrders)"
+    );
+    println!(
+        "msgwire serve: http {} not served yet (the HTTP gateway is a later release)",
+        args.http
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        server
+            .serve_tcp(listener)
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+    );
+    #[cfg(unix)]
+    if let Some(path) = &args.unix {
+        if path.exists() {
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+        let unix = tokio::net::UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        println!("msgwire serve: rpc listening on unix:{}", path.display());
+        tasks.spawn(
+            server
+                .serve_unix(unix)
+                .with_graceful_shutdown(stopped())
+                .into_future(),
+        );
+    }
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            println!("msgwire serve: shutting down (grace {} s)", args.shutdown_grace);
+            std::io::stdout().flush()?;
+            let _ = stop_tx.send(true);
+        }
+        Some(ended) = tasks.join_next() => {
+            ended.context("listener task failed")?.context("listener failed")?;
+        }
+    }
+    while let Some(ended) = tasks.join_next().await {
+        ended
+            .context("listener task failed")?
+            .context("listener failed")?;
+    }
+    if let Some(path) = &args.unix {
+        let _ = std::fs::remove_file(path);
+    }
+    println!("msgwire serve: stopped");
+    Ok(())
+}
+
+use std::future::IntoFuture as _;
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => Ok(()),
+            ctrl_c = tokio::signal::ctrl_c() => Ok(ctrl_c?),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(tokio::signal::ctrl_c().await?)
+    }
+}
