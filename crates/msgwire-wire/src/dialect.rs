@@ -291,17 +291,17 @@ impl WireCodec {
     pub fn encode(&self, message: &Message, dst: &mut BytesMut) -> Result<(), WireError> {
         let start = dst.len();
         let result = match self.dialect {
-            Dialect::MsgpackRpc => write_value(dst, &msgpack_rpc_value(message)),
+            Dialect::MsgpackRpc => encode::msgpack_rpc(&mut dst.writer(), message),
             Dialect::FramedBinary => {
-                let (kind, id, body) = framed_binary_parts(message);
+                let (kind, id) = encode::framed_binary_head(message);
                 dst.put_u32(0);
                 dst.put_u8(kind);
                 dst.put_u32(id);
-                write_value(dst, &body)
+                encode::framed_binary_body(&mut dst.writer(), message)
             }
             Dialect::FramedMap => {
                 dst.put_u32(0);
-                write_value(dst, &framed_map_value(message))
+                encode::framed_map(&mut dst.writer(), message)
             }
         };
         let framed = !matches!(self.dialect, Dialect::MsgpackRpc);
@@ -383,41 +383,7 @@ impl WireCodecBuilder {
     }
 }
 
-fn write_value(dst: &mut BytesMut, value: &Value) -> Result<(), WireError> {
-    let mut writer = dst.writer();
-    rmpv::encode::write_value(&mut writer, value).map_err(|e| WireError::Encode(e.to_string()))
-}
-
 // ---- msgpack-rpc -------------------------------------------------------------------
-
-fn msgpack_rpc_value(message: &Message) -> Value {
-    match message {
-        Message::Request { id, method, params } => Value::Array(vec![
-            Value::from(0),
-            Value::from(*id),
-            Value::from(method.as_str()),
-            params.clone(),
-        ]),
-        Message::Response { id, result } => {
-            let (error, result) = match result {
-                Ok(v) => (Value::Nil, v.clone()),
-                Err(e) => (
-                    Value::Array(vec![
-                        Value::from(e.code.as_i64()),
-                        Value::from(e.message.as_str()),
-                    ]),
-                    Value::Nil,
-                ),
-            };
-            Value::Array(vec![Value::from(1), Value::from(*id), error, result])
-        }
-        Message::Notification { method, params } => Value::Array(vec![
-            Value::from(2),
-            Value::from(method.as_str()),
-            params.clone(),
-        ]),
-    }
-}
 
 fn parse_msgpack_rpc(value: Value) -> Result<Message, WireError> {
     let Value::Array(items) = value else {
@@ -463,23 +429,6 @@ fn parse_msgpack_rpc(value: Value) -> Result<Message, WireError> {
 }
 
 // ---- framed-binary -----------------------------------------------------------------
-
-fn framed_binary_parts(message: &Message) -> (u8, u32, Value) {
-    match message {
-        Message::Request { id, method, params } => (1, *id, method_params_map(method, params)),
-        Message::Response { id, result } => {
-            let body = match result {
-                Ok(v) => vec![(Value::from("result"), v.clone())],
-                Err(e) => vec![
-                    (Value::from("error"), Value::from(e.message.as_str())),
-                    (Value::from("code"), Value::from(e.code.as_i64())),
-                ],
-            };
-            (2, *id, Value::Map(body))
-        }
-        Message::Notification { method, params } => (3, 0, method_params_map(method, params)),
-    }
-}
 
 fn parse_framed_binary(kind: u8, id: u32, body: Value) -> Result<Message, WireError> {
     let request_id = (kind == 1).then_some(id);
@@ -529,30 +478,6 @@ fn parse_framed_binary(kind: u8, id: u32, body: Value) -> Result<Message, WireEr
 
 // ---- framed-map --------------------------------------------------------------------
 
-fn framed_map_value(message: &Message) -> Value {
-    match message {
-        Message::Request { id, method, params } => {
-            let Value::Map(mut entries) = method_params_map(method, params) else {
-                return Value::Nil;
-            };
-            entries.push((Value::from("id"), Value::from(*id)));
-            Value::Map(entries)
-        }
-        Message::Response { id, result } => {
-            let (result, error) = match result {
-                Ok(v) => (v.clone(), Value::Nil),
-                Err(e) => (Value::Nil, error_to_map(e)),
-            };
-            Value::Map(vec![
-                (Value::from("result"), result),
-                (Value::from("error"), error),
-                (Value::from("id"), Value::from(*id)),
-            ])
-        }
-        Message::Notification { method, params } => method_params_map(method, params),
-    }
-}
-
 fn parse_framed_map(value: Value) -> Result<Message, WireError> {
     let Value::Map(entries) = value else {
         return Err(WireError::malformed(None, "a framed-map message is a map"));
@@ -587,24 +512,6 @@ fn parse_framed_map(value: Value) -> Result<Message, WireError> {
 }
 
 // ---- shared pieces -----------------------------------------------------------------
-
-fn method_params_map(method: &str, params: &Value) -> Value {
-    Value::Map(vec![
-        (Value::from("method"), Value::from(method)),
-        (Value::from("params"), params.clone()),
-    ])
-}
-
-fn error_to_map(e: &RpcError) -> Value {
-    let mut entries = vec![
-        (Value::from("code"), Value::from(e.code.as_i64())),
-        (Value::from("message"), Value::from(e.message.as_str())),
-    ];
-    if let Some(data) = &e.data {
-        entries.push((Value::from("data"), data.clone()));
-    }
-    Value::Map(entries)
-}
 
 /// Reads an error in any of the shapes peers send: `[code, message]` (msgpack-rpc and
 /// Neovim), `{"code", "message", "data"?}`, a bare string, or anything else (kept as
@@ -679,5 +586,6 @@ impl Fields {
     }
 }
 
+mod encode;
 #[cfg(test)]
 mod tests;

@@ -266,3 +266,173 @@ fn cancel_notification_round_trips() {
     }
     assert_eq!(req(1, "$/cancel", vec![]).cancelled_id(), None);
 }
+
+/// The message as one `rmpv::Value`, the way the encoder first built it: writing the
+/// envelope directly must give the same bytes for every shape of message.
+fn as_one_value(dialect: Dialect, message: &Message) -> Vec<u8> {
+    let error_pair = |e: &RpcError| {
+        Value::Array(vec![
+            Value::from(e.code.as_i64()),
+            Value::from(e.message.as_str()),
+        ])
+    };
+    let error_map = |e: &RpcError| {
+        let mut entries = vec![
+            (Value::from("code"), Value::from(e.code.as_i64())),
+            (Value::from("message"), Value::from(e.message.as_str())),
+        ];
+        if let Some(data) = &e.data {
+            entries.push((Value::from("data"), data.clone()));
+        }
+        Value::Map(entries)
+    };
+    let method_params = |method: &str, params: &Value| {
+        vec![
+            (Value::from("method"), Value::from(method)),
+            (Value::from("params"), params.clone()),
+        ]
+    };
+    let mut out = Vec::new();
+    let (head, body) = match (dialect, message) {
+        (Dialect::MsgpackRpc, Message::Request { id, method, params }) => (
+            vec![],
+            Value::Array(vec![
+                0.into(),
+                (*id).into(),
+                method.as_str().into(),
+                params.clone(),
+            ]),
+        ),
+        (Dialect::MsgpackRpc, Message::Response { id, result }) => {
+            let (error, result) = match result {
+                Ok(v) => (Value::Nil, v.clone()),
+                Err(e) => (error_pair(e), Value::Nil),
+            };
+            (
+                vec![],
+                Value::Array(vec![1.into(), (*id).into(), error, result]),
+            )
+        }
+        (Dialect::MsgpackRpc, Message::Notification { method, params }) => (
+            vec![],
+            Value::Array(vec![2.into(), method.as_str().into(), params.clone()]),
+        ),
+        (Dialect::FramedBinary, Message::Request { id, method, params }) => {
+            (vec![1, *id], Value::Map(method_params(method, params)))
+        }
+        (Dialect::FramedBinary, Message::Notification { method, params }) => {
+            (vec![3, 0], Value::Map(method_params(method, params)))
+        }
+        (Dialect::FramedBinary, Message::Response { id, result }) => {
+            let body = match result {
+                Ok(v) => vec![(Value::from("result"), v.clone())],
+                Err(e) => vec![
+                    (Value::from("error"), Value::from(e.message.as_str())),
+                    (Value::from("code"), Value::from(e.code.as_i64())),
+                ],
+            };
+            (vec![2, *id], Value::Map(body))
+        }
+        (Dialect::FramedMap, Message::Request { id, method, params }) => {
+            let mut entries = method_params(method, params);
+            entries.push((Value::from("id"), Value::from(*id)));
+            (vec![], Value::Map(entries))
+        }
+        (Dialect::FramedMap, Message::Notification { method, params }) => {
+            (vec![], Value::Map(method_params(method, params)))
+        }
+        (Dialect::FramedMap, Message::Response { id, result }) => {
+            let (result, error) = match result {
+                Ok(v) => (v.clone(), Value::Nil),
+                Err(e) => (Value::Nil, error_map(e)),
+            };
+            (
+                vec![],
+                Value::Map(vec![
+                    (Value::from("result"), result),
+                    (Value::from("error"), error),
+                    (Value::from("id"), Value::from(*id)),
+                ]),
+            )
+        }
+    };
+    let mut payload = Vec::new();
+    if let [kind, id] = head[..] {
+        payload.push(kind as u8);
+        payload.extend_from_slice(&id.to_be_bytes());
+    }
+    rmpv::encode::write_value(&mut payload, &body).unwrap();
+    if dialect != Dialect::MsgpackRpc {
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    }
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn direct_encoding_is_the_same_bytes_as_one_value() {
+    let big = Value::Binary(vec![9; 70_000]);
+    let nested = Value::Map(vec![(
+        Value::from("k"),
+        Value::Array(vec![
+            Value::from(-1),
+            Value::from(1.5),
+            Value::Nil,
+            big.clone(),
+        ]),
+    )]);
+    let mut with_data = RpcError::not_found("no user 99");
+    with_data.data = Some(nested.clone());
+    let messages = [
+        req(0, "a", vec![]),
+        req(127, "add", vec![1.into(), 2.into()]),
+        req(128, &"m".repeat(40), vec![nested.clone()]),
+        req(u32::MAX, "x", vec![big.clone()]),
+        Message::Request {
+            id: 70_000,
+            method: "named".into(),
+            params: Value::Map(vec![(Value::from("a"), Value::from(-300))]),
+        },
+        Message::Response {
+            id: 1,
+            result: Ok(Value::Nil),
+        },
+        Message::Response {
+            id: 65_536,
+            result: Ok(nested.clone()),
+        },
+        Message::Response {
+            id: 2,
+            result: Err(RpcError::invalid_argument("bad")),
+        },
+        Message::Response {
+            id: 3,
+            result: Err(with_data),
+        },
+        Message::Response {
+            id: 4,
+            result: Err(RpcError::new(Code::Other(-7), "negative code")),
+        },
+        Message::Response {
+            id: 5,
+            result: Err(RpcError::new(Code::Other(1 << 40), "huge code")),
+        },
+        Message::Notification {
+            method: "log".into(),
+            params: Value::Array(vec!["hi".into()]),
+        },
+        Message::cancel(9),
+    ];
+    for dialect in Dialect::ALL {
+        for message in &messages {
+            let codec = WireCodec::new(dialect);
+            let mut wire = BytesMut::new();
+            codec.encode(message, &mut wire).unwrap();
+            assert_eq!(
+                &wire[..],
+                &as_one_value(dialect, message)[..],
+                "{dialect} {message:?}"
+            );
+        }
+    }
+}
