@@ -290,3 +290,22 @@ async fn messages_too_large_to_send_fail_their_call_and_nothing_else() {
     assert!(!client.is_closed());
     assert_eq!(client.call("add", add(1, 2)).await.unwrap(), Value::from(3));
 }
+
+#[tokio::test]
+async fn a_connection_that_has_not_spoken_holds_only_a_small_future() {
+    // Until its first bytes arrive a connection is its socket and this future: no read
+    // buffer, no writer task, no queue (they are allocated after dialect detection).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, _) = listener.accept().await.unwrap();
+    let server = Server::new(msgwire_rpc::Router::new());
+    let connection = server.serve_connection(accepted);
+    let size = std::mem::size_of_val(&connection);
+    println!("an unspoken connection's future: {size} bytes");
+    assert!(
+        size < 2048,
+        "an unspoken connection's future is {size} bytes"
+    );
+}
