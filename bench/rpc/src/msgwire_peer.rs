@@ -1,39 +1,38 @@
-//! Slot for msgwire's own RPC runtime (`crates/msgwire-rpc`).
+//! msgwire's own RPC runtime (`crates/msgwire-rpc`) as a benchmark peer.
 //!
-//! Not wired in yet: `msgwire-rpc` is still being written. To add it:
-//!
-//! 1. In `bench/rpc/Cargo.toml` add
-//!    `msgwire-rpc = { path = "../../crates/msgwire-rpc" }`.
-//! 2. Fill in [`Msgwire::serve`], [`Msgwire::connect`] and
-//!    [`MsgwireClient`]'s `echo` below (an echo method taking and returning
-//!    the 64-byte payload; one `connect` = one TCP connection; clones of a
-//!    client share its connection and multiplex calls on it).
-//! 3. Set [`AVAILABLE`] to `true`. `main.rs` already lists this peer first,
-//!    and the ratio table uses it as the baseline once it is there.
+//! The server registers `echo` as a raw method (params and result as MessagePack
+//! values, no serde types), the way a gateway or proxy would; the client sends
+//! `[bin payload]` in the msgpack-rpc dialect and takes the bin back. One `connect`
+//! is one TCP connection; clones of a client share it and multiplex calls on it.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
+use msgwire_rpc::{Client, Dialect, Router, RpcError, Server, Value};
 use tokio::net::TcpListener;
 
 use crate::peer::{EchoClient, Peer};
 
 /// Whether this peer is implemented; the harness skips it while `false`.
-pub const AVAILABLE: bool = false;
+pub const AVAILABLE: bool = true;
 
 /// The msgwire peer.
 #[derive(Debug)]
 pub struct Msgwire;
 
-/// A msgwire RPC client on one connection (placeholder until msgwire-rpc
-/// exists: it will hold the msgwire-rpc client handle).
+/// A msgwire RPC client on one connection.
 #[derive(Debug, Clone)]
 pub struct MsgwireClient {
-    _addr: SocketAddr,
+    client: Client,
 }
 
 impl EchoClient for MsgwireClient {
-    async fn echo(&self, _payload: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        anyhow::bail!("msgwire-rpc is not wired into the benchmark yet")
+    async fn echo(&self, payload: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let params = Value::Array(vec![Value::Binary(payload)]);
+        match self.client.call("echo", params).await? {
+            Value::Binary(bytes) => Ok(bytes),
+            other => anyhow::bail!("echo answered {other}, not bytes"),
+        }
     }
 }
 
@@ -41,11 +40,19 @@ impl Peer for Msgwire {
     const NAME: &'static str = "msgwire";
     type Client = MsgwireClient;
 
-    async fn serve(_listener: TcpListener) -> anyhow::Result<()> {
-        anyhow::bail!("msgwire-rpc is not wired into the benchmark yet")
+    async fn serve(listener: TcpListener) -> anyhow::Result<()> {
+        let router = Router::new().method_raw("echo", |_ctx, params: Value| async move {
+            match params {
+                Value::Array(mut items) if items.len() == 1 => Ok(items.swap_remove(0)),
+                _ => Err(RpcError::invalid_argument("echo takes one argument")),
+            }
+        });
+        Server::new(router).serve_tcp(listener).into_future().await?;
+        Ok(())
     }
 
     async fn connect(addr: SocketAddr) -> anyhow::Result<MsgwireClient> {
-        Ok(MsgwireClient { _addr: addr })
+        let client = Client::connect_tcp(addr, Dialect::MsgpackRpc).await?;
+        Ok(MsgwireClient { client })
     }
 }
