@@ -336,3 +336,21 @@ async fn calls_on_a_closed_connection_fail_as_connection_errors() {
     let err = client.notify("log", Vec::<Value>::new()).await.unwrap_err();
     assert!(err.is_connection_error(), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_from_one_connection_are_handled_in_order() {
+    let (probe, mut events) = Probe::new();
+    let addr = serve_tcp(Server::new(test_router(&probe))).await;
+    let client = Client::connect_tcp(addr, Dialect::MsgpackRpc)
+        .await
+        .unwrap();
+    for i in 0..300 {
+        client
+            .notify("log", vec![Value::from(i.to_string())])
+            .await
+            .unwrap();
+    }
+    for i in 0..300 {
+        assert_eq!(next_event(&mut events).await, format!("log:{i}"));
+    }
+}

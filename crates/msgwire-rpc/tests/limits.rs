@@ -167,7 +167,7 @@ async fn headers_no_frame_can_hold_and_nesting_bombs_are_closed_while_others_wor
         .max_frame_length(64 * 1024)
         .build(test_router(&probe));
     let mut nesting_bomb = b"\x94\x00\x01\xa3add".to_vec();
-    nesting_bomb.extend(std::iter::repeat(0x91).take(100_000));
+    nesting_bomb.extend_from_slice(&[0x91; 100_000]);
     let hostile: Vec<&[u8]> = vec![
         // framed-map: a length header over the 64 KiB limit.
         b"\x00\x10\x00\x00\x80",

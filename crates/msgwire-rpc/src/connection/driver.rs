@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::in_flight::{AbortAllOnDrop, InFlight};
+use super::in_flight::{AbortAllOnDrop, InFlight, Slot};
 use super::{writer, ConnectionConfig, Shared};
 use crate::error::{CallError, CloseReason};
 use crate::router::{Dispatcher, RpcRequest};
@@ -69,6 +69,7 @@ where
         in_flight,
         dispatcher,
         draining: false,
+        notifications: None,
     };
     let reason = reader.run(config, shutdown.unwrap_or_default()).await;
     tracing::debug!(?reason, "connection closing");
@@ -107,6 +108,15 @@ struct Reader<R> {
     dispatcher: Dispatcher,
     /// A graceful shutdown has begun.
     draining: bool,
+    /// The queue to the task that runs notification handlers in order.
+    notifications: Option<NotificationQueue>,
+}
+
+/// The queue of notifications waiting for their handlers, and the task that runs them
+/// (aborted when the connection ends).
+struct NotificationQueue {
+    queue: mpsc::Sender<(RpcRequest, Slot)>,
+    _worker: AbortOnDrop,
 }
 
 impl<R: AsyncRead> Reader<R> {
@@ -201,7 +211,7 @@ impl<R: AsyncRead> Reader<R> {
         let request = RpcRequest::call(method, params, Context::new(self.peer.clone(), Some(id)));
         let dispatcher = self.dispatcher.clone();
         let out = self.shared.out.clone();
-        let started = self.in_flight.try_spawn(Some(id), move |slot| async move {
+        let started = self.in_flight.try_spawn(id, move |slot| async move {
             let result = dispatcher.dispatch_caught(request).await;
             // The call stays in flight until its response has room in the queue, so a
             // peer that does not read holds at most `max_in_flight` finished calls here.
@@ -222,20 +232,41 @@ impl<R: AsyncRead> Reader<R> {
         }
     }
 
+    /// Notifications are handled one at a time, in the order they arrived (a peer
+    /// that sends "line added" then "line removed" sees them applied in that order), by
+    /// one task per connection, started with the first notification. Each queued
+    /// notification holds an in-flight slot, so the queue is bounded by the in-flight
+    /// limit; past it, notifications are dropped (the reader never waits on its own
+    /// handlers, which may be waiting on the reader for a response).
     fn on_notification(&mut self, method: String, params: Value) {
-        let request =
-            RpcRequest::notification(method, params, Context::new(self.peer.clone(), None));
-        let dispatcher = self.dispatcher.clone();
-        let started = self.in_flight.try_spawn(None, move |slot| async move {
-            if let Err(error) = dispatcher.dispatch_caught(request).await {
-                tracing::debug!(%error, "notification handler failed");
-            }
-            drop(slot);
-        });
-        if !started {
+        let Some(slot) = self.in_flight.try_reserve() else {
             tracing::warn!(
+                method,
                 "dropped a notification: too many handlers in flight on this connection"
             );
+            return;
+        };
+        let request =
+            RpcRequest::notification(method, params, Context::new(self.peer.clone(), None));
+        let queue = self.notifications.get_or_insert_with(|| {
+            let (queue, mut queued) =
+                mpsc::channel::<(RpcRequest, Slot)>(self.in_flight.max() as usize);
+            let dispatcher = self.dispatcher.clone();
+            let worker = tokio::spawn(async move {
+                while let Some((request, slot)) = queued.recv().await {
+                    if let Err(error) = dispatcher.clone().dispatch_caught(request).await {
+                        tracing::debug!(%error, "notification handler failed");
+                    }
+                    drop(slot);
+                }
+            });
+            NotificationQueue {
+                queue,
+                _worker: AbortOnDrop(worker.abort_handle()),
+            }
+        });
+        if queue.queue.try_send((request, slot)).is_err() {
+            tracing::warn!("dropped a notification: the notification queue is full");
         }
     }
 

@@ -1,6 +1,6 @@
 //! The handlers running on one connection: how many (a semaphore, so the limit is
 //! checked without waiting) and which task answers which call id (so `$/cancel` and a
-//! disconnect can abort them).
+//! disconnect can abort them). Queued notifications hold a slot too.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,9 +20,8 @@ pub(crate) struct InFlight {
 
 #[derive(Debug, Default)]
 struct Calls {
+    /// The task answering each call, and a generation that tells a reused id apart.
     by_id: HashMap<CallId, (u64, AbortHandle)>,
-    /// Notification handlers, which have no id but are aborted on close too.
-    others: HashMap<u64, AbortHandle>,
     next_generation: u64,
 }
 
@@ -31,7 +30,8 @@ struct Calls {
 #[derive(Debug)]
 pub(crate) struct Slot {
     table: Arc<InFlight>,
-    key: Option<(Option<CallId>, u64)>,
+    /// The call's id and generation in the table; `None` for a slot with no entry.
+    key: Option<(CallId, u64)>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -59,14 +59,14 @@ impl InFlight {
         self.permits.available_permits() == self.max as usize
     }
 
-    /// Starts `handler` as a task if the limit allows; `id` is the call it answers
-    /// (`None` for a notification). The handler receives its [`Slot`] and drops it when
+    /// Starts `handler` as a task if the limit allows; `id` is the call it answers. The
+    /// handler receives its [`Slot`] and drops it when
     /// its work is done: for a call, once its response has room in the outgoing queue
     /// and just before it is queued, so that a caller that sees the response can start
     /// a new call at once.
     ///
     /// Returns `false`, and runs nothing, when the limit is reached.
-    pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: Option<CallId>, handler: F) -> bool
+    pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: CallId, handler: F) -> bool
     where
         F: FnOnce(Slot) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -85,15 +85,19 @@ impl InFlight {
             _permit: permit,
         };
         let abort = tokio::spawn(handler(slot)).abort_handle();
-        match id {
-            Some(id) => {
-                calls.by_id.insert(id, (generation, abort));
-            }
-            None => {
-                calls.others.insert(generation, abort);
-            }
-        }
+        calls.by_id.insert(id, (generation, abort));
         true
+    }
+
+    /// Takes a slot for work that runs in a task of its own (queued notifications), if
+    /// the limit allows. Dropping the slot frees it.
+    pub(crate) fn try_reserve(self: &Arc<Self>) -> Option<Slot> {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
+        Some(Slot {
+            table: Arc::clone(self),
+            key: None,
+            _permit: permit,
+        })
     }
 
     /// Aborts the handler of call `id`, if it is still running: its future is dropped
@@ -111,17 +115,8 @@ impl InFlight {
 
     /// Aborts every handler.
     pub(crate) fn abort_all(&self) {
-        let (by_id, others) = {
-            let mut calls = self.calls();
-            (
-                std::mem::take(&mut calls.by_id),
-                std::mem::take(&mut calls.others),
-            )
-        };
+        let by_id = std::mem::take(&mut self.calls().by_id);
         for (_, abort) in by_id.into_values() {
-            abort.abort();
-        }
-        for abort in others.into_values() {
             abort.abort();
         }
     }
@@ -136,17 +131,10 @@ impl Drop for Slot {
     fn drop(&mut self) {
         if let Some((id, generation)) = self.key.take() {
             let mut calls = self.table.calls();
-            match id {
-                // Only this handler's own entry: a cancel may have removed it, and the
-                // peer may have reused the id since.
-                Some(id) => {
-                    if calls.by_id.get(&id).is_some_and(|(g, _)| *g == generation) {
-                        calls.by_id.remove(&id);
-                    }
-                }
-                None => {
-                    calls.others.remove(&generation);
-                }
+            // Only this handler's own entry: a cancel may have removed it, and the peer
+            // may have reused the id since.
+            if calls.by_id.get(&id).is_some_and(|(g, _)| *g == generation) {
+                calls.by_id.remove(&id);
             }
         }
     }

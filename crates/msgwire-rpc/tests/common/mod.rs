@@ -148,7 +148,11 @@ pub fn test_router(probe: &Probe) -> Router {
         })
         .notification("log", move |text: String| {
             let probe = log_probe.clone();
-            async move { probe.event(format!("log:{text}")) }
+            async move {
+                // Give other handlers a chance to run first, if they could.
+                tokio::task::yield_now().await;
+                probe.event(format!("log:{text}"))
+            }
         })
 }
 
