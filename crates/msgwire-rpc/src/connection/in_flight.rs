@@ -1,20 +1,26 @@
-//! The handlers running on one connection: how many (a semaphore, so the limit is
-//! checked without waiting) and which task answers which call id (so `$/cancel` and a
-//! disconnect can abort them). Queued notifications hold a slot too.
+//! The handlers running on one connection: how many (an atomic counter, so the limit
+//! is checked without waiting or locking) and which task answers which call id (so
+//! `$/cancel` and a disconnect can abort them). Queued notifications hold a slot too.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use msgwire_wire::CallId;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 /// The handlers running on one connection.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    permits: Arc<Semaphore>,
+    /// Slots taken.
+    running: AtomicU32,
     max: u32,
+    /// Someone waits in [`drained`](Self::drained) for `running` to reach 0.
+    draining: AtomicBool,
+    idle: Notify,
     calls: Mutex<Calls>,
 }
 
@@ -25,21 +31,22 @@ struct Calls {
     next_generation: u64,
 }
 
-/// A running handler's place in the table: frees the permit and removes the entry when
+/// A running handler's place in the table: frees the slot and removes the entry when
 /// the handler finishes or is dropped.
 #[derive(Debug)]
 pub(crate) struct Slot {
     table: Arc<InFlight>,
     /// The call's id and generation in the table; `None` for a slot with no entry.
     key: Option<(CallId, u64)>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl InFlight {
     pub(crate) fn new(max: u32) -> Arc<Self> {
         Arc::new(Self {
-            permits: Arc::new(Semaphore::new(max as usize)),
+            running: AtomicU32::new(0),
             max,
+            draining: AtomicBool::new(false),
+            idle: Notify::new(),
             calls: Mutex::new(Calls::default()),
         })
     }
@@ -56,7 +63,35 @@ impl InFlight {
 
     /// Whether no handler is running.
     pub(crate) fn is_empty(&self) -> bool {
-        self.permits.available_permits() == self.max as usize
+        self.running.load(Ordering::SeqCst) == 0
+    }
+
+    /// Takes a slot if one is free.
+    fn try_acquire(&self) -> bool {
+        let mut running = self.running.load(Ordering::SeqCst);
+        loop {
+            if running >= self.max {
+                return false;
+            }
+            match self.running.compare_exchange_weak(
+                running,
+                running + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => running = now,
+            }
+        }
+    }
+
+    /// Frees a slot; wakes [`drained`](Self::drained) when it was the last.
+    fn release(&self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.draining.load(Ordering::SeqCst)
+        {
+            self.idle.notify_waiters();
+        }
     }
 
     /// Starts `handler` as a task if the limit allows; `id` is the call it answers. The
@@ -71,9 +106,9 @@ impl InFlight {
         F: FnOnce(Slot) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+        if !self.try_acquire() {
             return false;
-        };
+        }
         // The entry goes in before the task can finish and look for it: the task's
         // `Slot` removes it under the same lock.
         let mut calls = self.calls();
@@ -82,7 +117,6 @@ impl InFlight {
         let slot = Slot {
             table: Arc::clone(self),
             key: Some((id, generation)),
-            _permit: permit,
         };
         let abort = tokio::spawn(handler(slot)).abort_handle();
         calls.by_id.insert(id, (generation, abort));
@@ -92,11 +126,9 @@ impl InFlight {
     /// Takes a slot for work that runs in a task of its own (queued notifications), if
     /// the limit allows. Dropping the slot frees it.
     pub(crate) fn try_reserve(self: &Arc<Self>) -> Option<Slot> {
-        let permit = Arc::clone(&self.permits).try_acquire_owned().ok()?;
-        Some(Slot {
+        self.try_acquire().then(|| Slot {
             table: Arc::clone(self),
             key: None,
-            _permit: permit,
         })
     }
 
@@ -122,13 +154,25 @@ impl InFlight {
     }
 
     /// Waits until no handler is running.
-    pub(crate) async fn drained(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
-        Arc::clone(&self.permits).acquire_many_owned(self.max).await
+    pub(crate) async fn drained(self: Arc<Self>) {
+        // `release` reads `draining` after its decrement; this reads `running` after
+        // setting `draining` and registering for the wake-up: one of the two sees the
+        // other, so the last release is never missed.
+        self.draining.store(true, Ordering::SeqCst);
+        loop {
+            let mut idle = pin!(self.idle.notified());
+            idle.as_mut().enable();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.table.release();
         if let Some((id, generation)) = self.key.take() {
             let mut calls = self.table.calls();
             // Only this handler's own entry: a cancel may have removed it, and the peer
