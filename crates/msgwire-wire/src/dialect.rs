@@ -244,9 +244,13 @@ impl WireCodec {
                 };
                 let id = u32::from_be_bytes(*id);
                 let request_id = (kind == 1).then_some(id);
-                let body = self.value(body).map_err(|e| match e {
-                    WireError::Malformed { reason, .. } => WireError::malformed(request_id, reason),
-                    other => other,
+                let body = self.value(body).map_err(|e| match (e, request_id) {
+                    (WireError::Malformed { reason, .. }, id) => WireError::malformed(id, reason),
+                    // The frame is whole and its id known: answer the request and go on.
+                    (WireError::Frame(e), Some(id)) => {
+                        WireError::malformed(Some(id), format!("invalid MessagePack: {e}"))
+                    }
+                    (other, _) => other,
                 })?;
                 parse_framed_binary(kind, id, body)
             }
@@ -273,12 +277,12 @@ impl WireCodec {
                         "the frame ends inside its MessagePack value",
                     ))
                 }
-                Err(e) => {
-                    return Err(WireError::malformed(
-                        None,
-                        format!("invalid MessagePack: {e}"),
-                    ))
-                }
+                // Invalid MessagePack (0xc1, nesting over the limit, a header claiming
+                // more than a frame can hold) closes the connection (PROTOCOL.md section
+                // 7): with no readable id there is nobody to answer, and dropping it
+                // silently would leave the peer waiting. A framed-binary request still
+                // gets INVALID_ARGUMENT (see `parse`).
+                Err(e) => return Err(WireError::Frame(e)),
             }
         }
         let mut rest = bytes;

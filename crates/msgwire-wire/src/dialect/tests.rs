@@ -200,13 +200,22 @@ fn framed_payload_must_be_exactly_one_value() {
         codec.decode(&mut wire),
         Err(WireError::Malformed { .. })
     ));
-    // 0xc1 is never valid MessagePack.
+    // 0xc1 is never valid MessagePack: with no readable id, the connection must close.
     let mut wire = BytesMut::from(&b"\x00\x00\x00\x01\xc1"[..]);
+    assert!(codec.decode(&mut wire).unwrap_err().is_fatal());
+    // Nor is a str header claiming 4 GiB inside an 8-byte frame.
+    let mut wire = BytesMut::from(&b"\x00\x00\x00\x08\x81\xa1m\xdb\xff\xff\xff\xff"[..]);
+    assert!(codec.decode(&mut wire).unwrap_err().is_fatal());
+    let mut codec = WireCodec::new(Dialect::FramedBinary);
+    // A framed-binary request's id is in its header: it is answered, the stream goes on.
+    let mut wire = BytesMut::from(&b"\x00\x00\x00\x06\x01\x00\x00\x00\x04\xc1"[..]);
     assert!(matches!(
         codec.decode(&mut wire),
-        Err(WireError::Malformed { .. })
+        Err(WireError::Malformed { id: Some(4), .. })
     ));
-    let mut codec = WireCodec::new(Dialect::FramedBinary);
+    // A response with an invalid body has nobody to answer: closed.
+    let mut wire = BytesMut::from(&b"\x00\x00\x00\x06\x02\x00\x00\x00\x04\xc1"[..]);
+    assert!(codec.decode(&mut wire).unwrap_err().is_fatal());
     let mut wire = BytesMut::from(&b"\x00\x00\x00\x03\x01\x00\x00"[..]);
     assert!(matches!(
         codec.decode(&mut wire),
