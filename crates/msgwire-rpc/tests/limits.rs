@@ -309,3 +309,36 @@ async fn a_connection_that_has_not_spoken_holds_only_a_small_future() {
         "an unspoken connection's future is {size} bytes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_is_pushed_back_then_closed_and_others_are_unharmed() {
+    let (probe, _events) = Probe::new();
+    let server = Server::builder()
+        .write_queue(8)
+        .idle_timeout(Some(Duration::from_millis(300)))
+        .build(test_router(&probe));
+    let addr = serve_tcp(server).await;
+    let mut greedy = RawPeer::connect(addr, Dialect::MsgpackRpc).await;
+    let payload = Value::Binary(vec![1; 16 * 1024]);
+    let batch = greedy.encode(
+        &(0..64)
+            .map(|id| request(id, "echo", vec![payload.clone()]))
+            .collect::<Vec<_>>(),
+    );
+    // Write requests and never read a response: once the socket buffers and the
+    // bounded queue are full the server stops reading, the writes here stall, and the
+    // server closes the connection when a write has made no progress for the idle
+    // timeout. The writes then fail.
+    let flood = async {
+        loop {
+            if greedy.stream.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+    };
+    within(flood).await;
+    let good = Client::connect_tcp(addr, Dialect::MsgpackRpc)
+        .await
+        .unwrap();
+    assert_eq!(good.call("add", add(1, 2)).await.unwrap(), Value::from(3));
+}
