@@ -138,7 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     for client in clients {
         client.close();
     }
-    report(&tally, &histogram, elapsed);
+    report(&tally, &histogram, elapsed)?;
     Ok(tally.failed.load(Relaxed) == 0 && tally.wrong.load(Relaxed) == 0)
 }
 
@@ -224,23 +224,26 @@ async fn tick(bar: ProgressBar, tally: Arc<Tally>, stop: Stop, start: Instant) {
     }
 }
 
-fn report(tally: &Tally, histogram: &Histogram<u64>, elapsed: Duration) {
+fn report(tally: &Tally, histogram: &Histogram<u64>, elapsed: Duration) -> anyhow::Result<()> {
     let ok = tally.ok.load(Relaxed);
     let failed = tally.failed.load(Relaxed);
     let wrong = tally.wrong.load(Relaxed);
     let total = ok + failed + wrong;
     let us = |q: f64| histogram.value_at_quantile(q);
-    println!("calls:      {total} ({ok} ok, {failed} failed, {wrong} wrong answers)");
-    println!("duration:   {:.2} s", elapsed.as_secs_f64());
-    println!(
-        "throughput: {:.0} calls/s",
-        total as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-    println!(
-        "latency:    p50 {} µs, p90 {} µs, p99 {} µs, max {} µs",
-        us(0.50),
-        us(0.90),
-        us(0.99),
-        histogram.max()
-    );
+    let lines = [
+        format!("calls:      {total} ({ok} ok, {failed} failed, {wrong} wrong answers)"),
+        format!("duration:   {:.2} s", elapsed.as_secs_f64()),
+        format!(
+            "throughput: {:.0} calls/s",
+            total as f64 / elapsed.as_secs_f64().max(1e-9)
+        ),
+        format!(
+            "latency:    p50 {} µs, p90 {} µs, p99 {} µs, max {} µs",
+            us(0.50),
+            us(0.90),
+            us(0.99),
+            histogram.max()
+        ),
+    ];
+    crate::print_line(&lines.join("\n")).context("cannot print the report")
 }

@@ -88,7 +88,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<bool> {
     client.close();
     match result {
         Ok(value) => {
-            println!("{}", to_json(&value));
+            crate::print_line(&to_json(&value).to_string()).context("cannot print the result")?;
             Ok(true)
         }
         Err(CallError::Rpc(e)) => {

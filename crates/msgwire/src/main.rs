@@ -88,6 +88,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` and a newline to stdout, flushed. A reader that has gone away
+/// (`msgwire call … | head -c 10`, a supervisor that closed the pipe) is not an error:
+/// the output is not wanted, so it is dropped instead of panicking like `println!`.
+pub(crate) fn print_line(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -73,14 +73,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.rpc))?;
     let rpc_addr = listener.local_addr()?;
-    println!("msgwire serve: rpc listening on {rpc_addr} (msgpack-rpc, framed-binary, framed-map)");
-    println!(
-        "msgwire serve: services math (add, multiply, greet, echo), users (getUser, listUsers), orders (getOrder, listOrders)"
-    );
-    println!(
-        "msgwire serve: http {} not served yet (the HTTP gateway is a later release)",
+    say(&format!(
+        "rpc listening on {rpc_addr} (msgpack-rpc, framed-binary, framed-map)"
+    ));
+    say("services math (add, multiply, greet, echo), users (getUser, listUsers), orders (getOrder, listOrders)");
+    say(&format!(
+        "http {} not served yet (the HTTP gateway is a later release)",
         args.http
-    );
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -103,7 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let unix = tokio::net::UnixListener::bind(path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
-        println!("msgwire serve: rpc listening on unix:{}", path.display());
+        say(&format!("rpc listening on unix:{}", path.display()));
         tasks.spawn(
             server
                 .serve_unix(unix)
@@ -111,13 +111,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .into_future(),
         );
     }
-    use std::io::Write as _;
-    std::io::stdout().flush()?;
     tokio::select! {
         signal = shutdown_signal() => {
             signal?;
-            println!("msgwire serve: shutting down (grace {} s)", args.shutdown_grace);
-            std::io::stdout().flush()?;
+            say(&format!("shutting down (grace {} s)", args.shutdown_grace));
             let _ = stop_tx.send(true);
         }
         Some(ended) = tasks.join_next() => {
@@ -132,8 +129,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.unix {
         let _ = std::fs::remove_file(path);
     }
-    println!("msgwire serve: stopped");
+    say("stopped");
     Ok(())
+}
+
+/// Prints one status line on stdout. The server keeps serving when nobody reads its
+/// stdout any more (a closed pipe, a full disk): status lines are not worth dying for.
+fn say(line: &str) {
+    if let Err(e) = crate::print_line(&format!("msgwire serve: {line}")) {
+        tracing::warn!("cannot print to stdout: {e}");
+    }
 }
 
 use std::future::IntoFuture as _;
