@@ -213,15 +213,13 @@ impl<R: AsyncRead> Reader<R> {
         let out = self.shared.out.clone();
         let started = self.in_flight.try_spawn(id, move |slot| async move {
             let result = dispatcher.dispatch_caught(request).await;
-            // The call stays in flight until its response has room in the queue, so a
-            // peer that does not read holds at most `max_in_flight` finished calls here.
-            // The slot is freed just before the response becomes visible, so a caller
-            // that has its answer can always start a new call.
-            let Ok(room) = out.reserve().await else {
-                return; // the writer is gone: the connection is closing
-            };
+            // The call stays in flight until its response is queued: a peer that does
+            // not read holds at most `max_in_flight` finished calls here, and a draining
+            // connection that sees no call in flight knows every response is queued.
+            if out.send(Message::Response { id, result }).await.is_err() {
+                tracing::debug!(id, "connection closed before the response was sent");
+            }
             drop(slot);
-            room.send(Message::Response { id, result });
         });
         if !started {
             let error = RpcError::resource_exhausted(format!(

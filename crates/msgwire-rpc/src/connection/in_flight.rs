@@ -87,18 +87,15 @@ impl InFlight {
 
     /// Frees a slot; wakes [`drained`](Self::drained) when it was the last.
     fn release(&self) {
-        if self.running.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.draining.load(Ordering::SeqCst)
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 && self.draining.load(Ordering::SeqCst)
         {
             self.idle.notify_waiters();
         }
     }
 
     /// Starts `handler` as a task if the limit allows; `id` is the call it answers. The
-    /// handler receives its [`Slot`] and drops it when
-    /// its work is done: for a call, once its response has room in the outgoing queue
-    /// and just before it is queued, so that a caller that sees the response can start
-    /// a new call at once.
+    /// handler receives its [`Slot`] and drops it when its work is done, for a call once
+    /// its response is queued.
     ///
     /// Returns `false`, and runs nothing, when the limit is reached.
     pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: CallId, handler: F) -> bool
