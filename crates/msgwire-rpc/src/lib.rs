@@ -53,6 +53,27 @@
 //! # use std::future::IntoFuture;
 //! ```
 //!
+//! ## How a connection behaves
+//!
+//! * Each request runs as its own task, so a slow handler holds up nothing else;
+//!   responses are written as handlers finish. Notifications from one connection run one
+//!   at a time, in the order they arrived.
+//! * One writer task per connection encodes everything that is queued into one buffer
+//!   and writes it with one system call: under load one write carries dozens of
+//!   messages; with one call in flight nothing waits.
+//! * The outgoing queue is bounded. A handler waits for room before its call counts as
+//!   finished, so a peer that does not read its answers soon has its requests turned
+//!   away or unread, and is closed once a write makes no progress for the idle timeout.
+//! * A request over the in-flight limit is answered RESOURCE_EXHAUSTED (8) at once. Bytes
+//!   that can never become a message (no dialect, a length no frame can hold, nesting
+//!   too deep) close the connection; a well-framed request of the wrong shape is
+//!   answered INVALID_ARGUMENT (3) and the connection goes on.
+//! * When a connection closes, its handlers are dropped (a client that disconnects
+//!   cancels its calls), and calls waiting on it fail with a connection error
+//!   ([`CallError::is_connection_error`]).
+//! * Until a connection's first bytes arrive it holds no buffer, queue or task beyond
+//!   a few hundred bytes of state.
+//!
 //! Modules: [`router`] (handlers and the tower service), [`client`] (calls and
 //! options), [`server`] (limits, listeners, graceful shutdown), [`context`] (a
 //! handler's way back to its peer). The wire format is specified in `docs/PROTOCOL.md`.
