@@ -1,0 +1,138 @@
+//! What an idle connection costs a real `msgwire serve` process (issue 3, acceptance 2 and
+//! limit 5): resident memory before and after opening 1,000 connections that stay idle,
+//! in two variants — connections that never send a byte, and connections that made one
+//! call and then went quiet. Each must cost under 16 KiB.
+//!
+//! The server runs with `--first-byte-timeout 0 --idle-timeout 0` so that it keeps the
+//! silent connections for the measurement. Figures are printed; run with
+//! `cargo test -p msgwire --test idle_memory -- --nocapture` to see them.
+//!
+//! Only memory of the server process is measured (VmRSS); the kernel's socket buffers
+//! are not part of it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_guard;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use server_guard::{open_fds, rss_kib, Raw, ServeProcess};
+
+const CONNECTIONS: usize = 1000;
+const BOUND_KIB_PER_CONNECTION: f64 = 16.0;
+
+/// The soft limit on this process's open files, from `/proc/self/limits`.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// 1,000, or fewer if this process may not open that many sockets.
+fn connection_count() -> usize {
+    match open_files_limit() {
+        Some(limit) if limit < CONNECTIONS + 100 => {
+            let n = limit.saturating_sub(100).max(100);
+            eprintln!(
+                "open files limited to {limit}: measuring {n} connections, not {CONNECTIONS}"
+            );
+            n
+        }
+        _ => CONNECTIONS,
+    }
+}
+
+/// Waits (at most 30 s, against a hang) until the server holds `fds` descriptors, that
+/// is, until it has accepted (or closed) every connection in question, then lets its
+/// connection tasks take their first step.
+fn wait_for_fds(pid: u32, fds: usize) {
+    let started = Instant::now();
+    while open_fds(pid) != fds {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server holds {} descriptors, expected {fds}",
+            open_fds(pid)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// `add(1, 2)` over msgpack-rpc on `stream`, and its answer read back.
+fn one_call(stream: &mut TcpStream, id: u32) {
+    let mut request = Vec::new();
+    Raw::MsgpackRpc.encode_request(
+        &mut request,
+        id,
+        "add",
+        vec![rmpv::Value::from(1), rmpv::Value::from(2)],
+    );
+    stream.write_all(&request).expect("write a call");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 256];
+    let response = loop {
+        if let Some(response) = Raw::MsgpackRpc.decode_response(&mut buf) {
+            break response;
+        }
+        let n = stream.read(&mut chunk).expect("read the answer");
+        assert!(n > 0, "closed before answering");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    assert_eq!(response.id, id);
+    assert_eq!(response.outcome, Ok(rmpv::Value::from(3)));
+}
+
+/// Starts a server, opens `n` connections (each making one call first if `call_first`),
+/// and returns the server's resident memory growth per connection, in KiB.
+fn kib_per_idle_connection(n: usize, call_first: bool) -> f64 {
+    let server = ServeProcess::start(&["--first-byte-timeout", "0", "--idle-timeout", "0"]);
+    let pid = server.pid();
+    let base_fds = open_fds(pid);
+    // One call first, on a connection then closed, so that the runtime's lazily built
+    // parts (the router, the first connection's code paths) are not counted.
+    {
+        let mut warm_up = TcpStream::connect(server.addr).expect("connect");
+        one_call(&mut warm_up, 1);
+    }
+    wait_for_fds(pid, base_fds);
+    let before = rss_kib(pid);
+
+    let mut connections = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut stream = TcpStream::connect(server.addr).expect("connect");
+        if call_first {
+            stream.set_nodelay(true).expect("nodelay");
+            one_call(&mut stream, i as u32);
+        }
+        connections.push(stream);
+    }
+    wait_for_fds(pid, base_fds + n);
+    let after = rss_kib(pid);
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    eprintln!(
+        "{n} idle connections ({}): VmRSS {before} KiB -> {after} KiB, {per:.2} KiB each",
+        if call_first {
+            "after one call each"
+        } else {
+            "silent"
+        }
+    );
+    drop(connections);
+    per
+}
+
+#[test]
+fn an_idle_connection_costs_the_server_less_than_16_kib() {
+    let n = connection_count();
+    let silent = kib_per_idle_connection(n, false);
+    let after_a_call = kib_per_idle_connection(n, true);
+    assert!(
+        silent < BOUND_KIB_PER_CONNECTION,
+        "a silent connection costs {silent:.2} KiB"
+    );
+    assert!(
+        after_a_call < BOUND_KIB_PER_CONNECTION,
+        "an idle connection that made one call costs {after_a_call:.2} KiB"
+    );
+}
