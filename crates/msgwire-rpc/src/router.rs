@@ -416,18 +416,35 @@ impl fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Runs the request to its end; a panic anywhere on the way (a middleware's too)
-    /// becomes INTERNAL.
-    pub(crate) async fn dispatch_caught(self, request: RpcRequest) -> Result<Value, RpcError> {
-        let work = async move {
-            match self {
-                Dispatcher::Router(router) => router.dispatch(request).await,
-                Dispatcher::Service(service) => service.oneshot(request).await,
-            }
-        };
-        match AssertUnwindSafe(work).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(panic_error(None, panic.as_ref())),
-        }
+    /// The future that answers `request`. Nothing runs until it is polled; poll it with
+    /// [`poll_once`] and [`finish`], which catch panics.
+    pub(crate) fn start(&self, request: RpcRequest) -> Result<PendingCall, RpcError> {
+        let start = AssertUnwindSafe(|| match self {
+            Dispatcher::Router(router) => router.dispatch(request),
+            Dispatcher::Service(service) => Box::pin(service.clone().oneshot(request)),
+        });
+        std::panic::catch_unwind(start).map_err(|panic| panic_error(None, panic.as_ref()))
+    }
+}
+
+/// A started request.
+pub(crate) type PendingCall = BoxFuture<'static, Result<Value, RpcError>>;
+
+/// Polls `call` once, right now, with a waker that does nothing: a handler that has its
+/// answer at once (most do) is answered without a task of its own. If it is not ready,
+/// the caller moves it into a task, whose first poll registers the real waker. A panic
+/// becomes INTERNAL.
+pub(crate) fn poll_once(call: &mut PendingCall) -> Poll<Result<Value, RpcError>> {
+    let mut cx = TaskContext::from_waker(futures::task::noop_waker_ref());
+    std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)))
+        .unwrap_or_else(|panic| Poll::Ready(Err(panic_error(None, panic.as_ref()))))
+}
+
+/// Runs `call` to its end; a panic anywhere on the way (a middleware's too) becomes
+/// INTERNAL.
+pub(crate) async fn finish(call: PendingCall) -> Result<Value, RpcError> {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(panic_error(None, panic.as_ref())),
     }
 }

@@ -2,21 +2,23 @@
 //! answer, and close in order (handlers aborted, waiting calls failed, writer flushed).
 
 use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use futures::future::{Fuse, FusedFuture, FutureExt};
 use msgwire_wire::{CallId, Code, Message, RpcError, WireCodec, WireError, CANCEL_METHOD};
 use rmpv::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::in_flight::{AbortAllOnDrop, InFlight, Slot};
 use super::{writer, ConnectionConfig, Shared};
 use crate::error::{CallError, CloseReason};
-use crate::router::{Dispatcher, RpcRequest};
+use crate::router::{finish, poll_once, Dispatcher, RpcRequest};
 use crate::{Client, Context};
 
 /// Bytes the read buffer grows by when it runs low.
@@ -132,7 +134,9 @@ impl<R: AsyncRead> Reader<R> {
         ));
 
         loop {
-            // Everything already buffered first: a read may have brought many messages.
+            // Everything already buffered first: a read may have brought many messages,
+            // and the writer waits for their answers to batch them.
+            self.shared.reading.store(true, Ordering::Relaxed);
             loop {
                 match self.codec.decode(&mut self.buf) {
                     Ok(Some(message)) => self.on_message(message).await,
@@ -152,6 +156,7 @@ impl<R: AsyncRead> Reader<R> {
                     Err(error) => tracing::debug!(%error, "dropped a malformed message"),
                 }
             }
+            self.shared.reading.store(false, Ordering::Relaxed);
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
@@ -208,11 +213,31 @@ impl<R: AsyncRead> Reader<R> {
             self.respond(id, Err(error)).await;
             return;
         }
+        let Some(slot) = self.in_flight.try_reserve() else {
+            let error = RpcError::resource_exhausted(format!(
+                "too many calls in flight on this connection (the limit is {})",
+                self.in_flight.max()
+            ));
+            self.respond(id, Err(error)).await;
+            return;
+        };
         let request = RpcRequest::call(method, params, Context::new(self.peer.clone(), Some(id)));
-        let dispatcher = self.dispatcher.clone();
+        let mut call = match self.dispatcher.start(request) {
+            Ok(call) => call,
+            Err(error) => {
+                self.respond(id, Err(error)).await;
+                return;
+            }
+        };
+        // A handler that answers at once is answered here, in order, without a task.
+        if let Poll::Ready(result) = poll_once(&mut call) {
+            self.respond(id, result).await;
+            drop(slot);
+            return;
+        }
         let out = self.shared.out.clone();
-        let started = self.in_flight.try_spawn(id, move |slot| async move {
-            let result = dispatcher.dispatch_caught(request).await;
+        self.in_flight.spawn(id, slot, move |slot| async move {
+            let result = finish(call).await;
             // The call stays in flight until its response is queued: a peer that does
             // not read holds at most `max_in_flight` finished calls here, and a draining
             // connection that sees no call in flight knows every response is queued.
@@ -221,13 +246,6 @@ impl<R: AsyncRead> Reader<R> {
             }
             drop(slot);
         });
-        if !started {
-            let error = RpcError::resource_exhausted(format!(
-                "too many calls in flight on this connection (the limit is {})",
-                self.in_flight.max()
-            ));
-            self.respond(id, Err(error)).await;
-        }
     }
 
     /// Notifications are handled one at a time, in the order they arrived (a peer
@@ -252,7 +270,11 @@ impl<R: AsyncRead> Reader<R> {
             let dispatcher = self.dispatcher.clone();
             let worker = tokio::spawn(async move {
                 while let Some((request, slot)) = queued.recv().await {
-                    if let Err(error) = dispatcher.clone().dispatch_caught(request).await {
+                    let result = match dispatcher.start(request) {
+                        Ok(call) => finish(call).await,
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = result {
                         tracing::debug!(%error, "notification handler failed");
                     }
                     drop(slot);
@@ -271,8 +293,12 @@ impl<R: AsyncRead> Reader<R> {
     /// Queues a response from the reader itself. Waits while the queue is full (the
     /// peer is not reading): that is the push-back that stops this connection's reads.
     async fn respond(&mut self, id: CallId, result: Result<Value, RpcError>) {
+        let response = match self.shared.out.try_send(Message::Response { id, result }) {
+            Ok(()) | Err(TrySendError::Closed(_)) => return,
+            Err(TrySendError::Full(response)) => response,
+        };
         tokio::select! {
-            _ = self.shared.out.send(Message::Response { id, result }) => {}
+            _ = self.shared.out.send(response) => {}
             () = self.shared.stop.cancelled() => {}
         }
     }

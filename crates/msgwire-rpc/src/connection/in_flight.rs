@@ -93,40 +93,30 @@ impl InFlight {
         }
     }
 
-    /// Starts `handler` as a task if the limit allows; `id` is the call it answers. The
-    /// handler receives its [`Slot`] and drops it when its work is done, for a call once
-    /// its response is queued.
-    ///
-    /// Returns `false`, and runs nothing, when the limit is reached.
-    pub(crate) fn try_spawn<F, Fut>(self: &Arc<Self>, id: CallId, handler: F) -> bool
-    where
-        F: FnOnce(Slot) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        if !self.try_acquire() {
-            return false;
-        }
-        // The entry goes in before the task can finish and look for it: the task's
-        // `Slot` removes it under the same lock.
-        let mut calls = self.calls();
-        let generation = calls.next_generation;
-        calls.next_generation += 1;
-        let slot = Slot {
-            table: Arc::clone(self),
-            key: Some((id, generation)),
-        };
-        let abort = tokio::spawn(handler(slot)).abort_handle();
-        calls.by_id.insert(id, (generation, abort));
-        true
-    }
-
-    /// Takes a slot for work that runs in a task of its own (queued notifications), if
-    /// the limit allows. Dropping the slot frees it.
+    /// Takes a slot if the limit allows. Dropping the slot frees it.
     pub(crate) fn try_reserve(self: &Arc<Self>) -> Option<Slot> {
         self.try_acquire().then(|| Slot {
             table: Arc::clone(self),
             key: None,
         })
+    }
+
+    /// Runs the handler of call `id` as a task, registered so that it can be cancelled.
+    /// `task` receives `slot` back and drops it when the call is done (for a call, once
+    /// its response is queued).
+    pub(crate) fn spawn<F, Fut>(self: &Arc<Self>, id: CallId, mut slot: Slot, task: F)
+    where
+        F: FnOnce(Slot) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        // The entry goes in before the task can finish and look for it: the task's
+        // `Slot` removes it under the same lock.
+        let mut calls = self.calls();
+        let generation = calls.next_generation;
+        calls.next_generation += 1;
+        slot.key = Some((id, generation));
+        let abort = tokio::spawn(task(slot)).abort_handle();
+        calls.by_id.insert(id, (generation, abort));
     }
 
     /// Aborts the handler of call `id`, if it is still running: its future is dropped

@@ -26,7 +26,7 @@ mod in_flight;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     /// Answers handed to callers that have not taken them yet: those callers are about
     /// to run, and often to call again (the writer waits for them to batch their calls).
     resuming: AtomicUsize,
+    /// The reader is working through what it read (and may queue more answers).
+    pub(crate) reading: AtomicBool,
     /// Asks the driver to close the connection.
     pub(crate) stop: CancellationToken,
     /// Fired when the connection is over and the writer should flush and finish.
@@ -114,6 +116,7 @@ impl Shared {
             pending: Mutex::new(Pending::default()),
             next_id: AtomicU32::new(1),
             resuming: AtomicUsize::new(0),
+            reading: AtomicBool::new(false),
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
             reason: OnceLock::new(),

@@ -7,6 +7,7 @@
 //! message and nothing waits.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,11 +115,14 @@ pub(crate) async fn run<W>(
     let _ = io.shutdown().await;
 }
 
-/// Whether other messages are likely on their way: this end still runs handlers, waits
-/// for more than one call, or has answered callers that have not run yet (and will
-/// often call again).
+/// Whether other messages are likely on their way: the reader is still answering what
+/// it read, this end runs handlers, waits for more than one call, or has answered
+/// callers that have not run yet (and will often call again).
 fn more_coming(shared: &Shared, in_flight: &InFlight) -> bool {
-    !in_flight.is_empty() || shared.resuming() > 0 || shared.waiting() > 1
+    shared.reading.load(Ordering::Relaxed)
+        || !in_flight.is_empty()
+        || shared.resuming() > 0
+        || shared.waiting() > 1
 }
 
 /// Appends one message. A message that cannot be encoded (too large for the frame
