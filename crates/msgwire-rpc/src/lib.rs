@@ -55,9 +55,13 @@
 //!
 //! ## How a connection behaves
 //!
-//! * Each request runs as its own task, so a slow handler holds up nothing else;
-//!   responses are written as handlers finish. Notifications from one connection run one
-//!   at a time, in the order they arrived.
+//! * The connection's reader polls each request's handler once: one that has its
+//!   answer at once is answered right there, in order, without a task; one that waits
+//!   becomes a task of its own, so a slow handler holds up nothing else, and responses
+//!   go out as handlers finish. (Keep long computations off the async path, e.g. in
+//!   `tokio::task::spawn_blocking`: a handler that computes for long before it first
+//!   waits holds up its connection's reading meanwhile.) Notifications from one
+//!   connection run one at a time, in the order they arrived.
 //! * One writer task per connection encodes everything that is queued into one buffer
 //!   and writes it with one system call: under load one write carries dozens of
 //!   messages; with one call in flight nothing waits.

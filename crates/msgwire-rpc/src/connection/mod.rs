@@ -7,9 +7,10 @@
 //! ```text
 //!                 ┌──────────────── one connection ─────────────────────────┐
 //!  bytes in ──>   │ reader: BytesMut ─> WireCodec::decode ─> Message        │
-//!                 │   Request       ─> spawn handler task (in-flight table) │
+//!                 │   Request       ─> poll handler once: ready ─> answer,  │
+//!                 │                     else a task (in-flight table)       │
 //!                 │   Response      ─> pending table ─> oneshot ─> caller   │
-//!                 │   Notification  ─> spawn handler task; "$/cancel" aborts │
+//!                 │   Notification  ─> in-order queue; "$/cancel" aborts    │
 //!                 │                                                         │
 //!  bytes out <──  │ writer task <── bounded mpsc <── handlers, callers      │
 //!                 │   encodes every queued message into one buffer,         │
