@@ -24,6 +24,10 @@ use crate::{Client, Context};
 /// Bytes the read buffer grows by when it runs low.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// An empty read buffer that grew past this (a large message went through) is let go,
+/// so an idle connection does not keep it.
+const KEEP_READ_CAPACITY: usize = 64 * 1024;
+
 /// Runs one connection to its end and returns why it ended.
 ///
 /// `prefix` holds bytes already read from `io` (the server's dialect detection).
@@ -157,7 +161,9 @@ impl<R: AsyncRead> Reader<R> {
                 }
             }
             self.shared.reading.store(false, Ordering::Relaxed);
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            if self.buf.is_empty() && self.buf.capacity() > KEEP_READ_CAPACITY {
+                self.buf = BytesMut::with_capacity(READ_CHUNK);
+            } else if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
             }
             tokio::select! {

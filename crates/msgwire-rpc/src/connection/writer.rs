@@ -24,8 +24,9 @@ use crate::error::{CallError, CloseReason};
 /// for long and the buffer stays small.
 const MAX_BATCH: usize = 256 * 1024;
 
-/// A buffer that grew past this for one large message is let go after its write.
-const KEEP_CAPACITY: usize = 1024 * 1024;
+/// A buffer that grew past this for a large batch is let go after its write, so an idle
+/// connection does not keep it.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// `write_timeout` bounds each batch's write: a peer that stops reading for that long
 /// gets its connection closed.
