@@ -354,3 +354,37 @@ async fn notifications_from_one_connection_are_handled_in_order() {
         assert_eq!(next_event(&mut events).await, format!("log:{i}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_cross_in_every_dialect_alongside_small_ones() {
+    let (probe, _events) = Probe::new();
+    let addr = serve_tcp(Server::new(test_router(&probe))).await;
+    for dialect in Dialect::ALL {
+        let client = Client::connect_tcp(addr, dialect).await.unwrap();
+        let big = Value::Array(vec![Value::Binary(
+            (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect(),
+        )]);
+        let small = {
+            let client = client.clone();
+            async move {
+                for i in 0..100i64 {
+                    assert_eq!(
+                        client.call("add", pair(i, 1)).await.unwrap(),
+                        Value::from(i + 1)
+                    );
+                }
+            }
+        };
+        let (echoed, ()) = within(futures::future::join(
+            client.call("echo", big.clone()),
+            small,
+        ))
+        .await;
+        assert_eq!(echoed.unwrap(), big, "{dialect}");
+        // And small calls after the big one.
+        assert_eq!(
+            client.call("add", pair(1, 2)).await.unwrap(),
+            Value::from(3)
+        );
+    }
+}
