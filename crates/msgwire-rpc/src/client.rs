@@ -188,13 +188,17 @@ impl Client {
         self.shared.is_closed()
     }
 
-    /// Waits until the connection is closed.
+    /// Waits until the connection is closed and what was queued before has been
+    /// written to the socket (or dropped after the linger time, if the peer stopped
+    /// reading). After `close()`, awaiting this makes sure a cancel notification or a
+    /// last notification really left before the program exits.
     pub async fn closed(&self) {
-        self.shared.done.cancelled().await;
+        self.shared.finished.cancelled().await;
     }
 
     /// Closes the connection: calls still waiting fail with [`CallError::Closed`], and
-    /// what is already queued is still sent.
+    /// what is already queued is still sent (await [`closed`](Self::closed) to know
+    /// when).
     pub fn close(&self) {
         self.shared.stop.cancel();
     }

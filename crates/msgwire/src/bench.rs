@@ -135,8 +135,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     ticker.abort();
     let elapsed = start.elapsed();
     bar.finish_and_clear();
-    for client in clients {
+    for client in &clients {
         client.close();
+    }
+    for client in &clients {
+        client.closed().await;
     }
     report(&tally, &histogram, elapsed)?;
     Ok(tally.failed.load(Relaxed) == 0 && tally.wrong.load(Relaxed) == 0)

@@ -86,6 +86,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<bool> {
         .call_with(args.method.as_str(), params, CallOptions::timeout(timeout))
         .await;
     client.close();
+    // Let a cancel notification (sent when the deadline passed) leave before exiting.
+    client.closed().await;
     match result {
         Ok(value) => {
             crate::print_line(&to_json(&value).to_string()).context("cannot print the result")?;

@@ -219,21 +219,18 @@ fn call_timeout_is_deadline_exceeded_and_hangs_up() {
     let request = rmpv::decode::read_value(&mut rest).unwrap();
     assert_eq!(request[0], rmpv::Value::from(0), "{request}");
     assert_eq!(request[2], rmpv::Value::from("add"), "{request}");
-    // The "$/cancel" notification is queued when the deadline passes, but the process
-    // may exit before the connection's writer sends it (see the report on
-    // Client::close); if it arrives, it is [2, "$/cancel", [id]] (docs/PROTOCOL.md).
-    if !rest.is_empty() {
-        let cancel = rmpv::decode::read_value(&mut rest).unwrap();
-        assert_eq!(
-            cancel,
-            rmpv::Value::Array(vec![
-                2.into(),
-                "$/cancel".into(),
-                rmpv::Value::Array(vec![request[1].clone()])
-            ])
-        );
-        assert!(rest.is_empty());
-    }
+    // When the deadline passed the client sent the cancel notification, and it waits for
+    // it to leave before exiting: [2, "$/cancel", [id]] (docs/PROTOCOL.md section 6).
+    let cancel = rmpv::decode::read_value(&mut rest).unwrap();
+    assert_eq!(
+        cancel,
+        rmpv::Value::Array(vec![
+            2.into(),
+            "$/cancel".into(),
+            rmpv::Value::Array(vec![request[1].clone()])
+        ])
+    );
+    assert!(rest.is_empty());
 }
 
 /// `msgwire call … | head -c 1`: a reader that has gone away is not a crash.

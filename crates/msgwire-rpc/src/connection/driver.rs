@@ -51,6 +51,8 @@ where
         .max_frame_length(config.max_frame_length)
         .max_depth(config.max_depth)
         .build();
+    // However the driver ends (even dropped), `Client::closed` waiters wake up.
+    let _finished = shared.finished.clone().drop_guard();
     let (read_half, write_half) = tokio::io::split(io);
     let in_flight = InFlight::new(config.max_in_flight.max(1));
     let writer = tokio::spawn(writer::run(

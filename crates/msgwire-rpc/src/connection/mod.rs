@@ -104,6 +104,9 @@ pub(crate) struct Shared {
     pub(crate) stop: CancellationToken,
     /// Fired when the connection is over and the writer should flush and finish.
     pub(crate) done: CancellationToken,
+    /// Fired once the writer has sent what was queued and shut the socket (or gave up
+    /// after the linger time), or the driver is gone.
+    pub(crate) finished: CancellationToken,
     reason: OnceLock<CloseReason>,
     dialect: Dialect,
 }
@@ -120,6 +123,7 @@ impl Shared {
             reading: AtomicBool::new(false),
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
+            finished: CancellationToken::new(),
             reason: OnceLock::new(),
             dialect,
         };
@@ -132,6 +136,7 @@ impl Shared {
         let (shared, _rx) = Self::new(dialect, 1);
         shared.close(CloseReason::Closed);
         shared.done.cancel();
+        shared.finished.cancel();
         shared
     }
 
