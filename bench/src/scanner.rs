@@ -9,7 +9,11 @@
 //! * msgwire `SelfDelimited`: `Framing::decode` on a `BytesMut`, each value handed out as
 //!   a `Bytes` frame of its raw bytes;
 //! * msgwire `MsgpackScanner`: measures every whole value in the buffer (borrowed, as
-//!   `&[u8]`) and drops the consumed bytes once per read;
+//!   `&[u8]`) with one `scan` call per value and drops the consumed bytes once per read;
+//! * msgwire `MsgpackScanner::scan_many`: the same, one call per read (top-level
+//!   fixed-size scalars take a table-driven fast path);
+//! * msgwire `SelfDelimited::for_each_value`: the framing's batch path, every whole value
+//!   handed out as a borrowed `&[u8]`, the buffer advanced once per read;
 //! * rmpv `read_value` (owned `Value`) and `read_value_ref` (borrowed `ValueRef`): the
 //!   naive way to use a decoder on a socket. After each read, decode values from the
 //!   buffered bytes until one fails with `UnexpectedEof`; keep its bytes and try again
@@ -152,6 +156,38 @@ fn msgwire_scanner(reads: &[&[u8]]) -> usize {
     values
 }
 
+fn msgwire_scan_many(reads: &[&[u8]]) -> usize {
+    let mut scanner = MsgpackScanner::new();
+    let mut buf = BytesMut::new();
+    let mut values = 0;
+    for read in reads {
+        buf.extend_from_slice(read);
+        let used = scanner
+            .scan_many(&buf, |range| {
+                black_box(&buf[range]);
+                values += 1;
+            })
+            .unwrap();
+        buf.advance(used);
+    }
+    values
+}
+
+fn msgwire_for_each_value(reads: &[&[u8]]) -> usize {
+    let mut framing = SelfDelimited::new();
+    let mut buf = BytesMut::new();
+    let mut values = 0;
+    for read in reads {
+        buf.extend_from_slice(read);
+        values += framing
+            .for_each_value(&mut buf, |value| {
+                black_box(value);
+            })
+            .unwrap();
+    }
+    values
+}
+
 /// Decodes with `decode` from the buffered bytes after each read, retrying a value that
 /// hit the end of the buffer after the next read. Returns values and failed attempts.
 fn rmpv_naive(
@@ -279,7 +315,8 @@ pub fn run(quick: bool) {
             let reads = pieces(&wire, &sizes);
             assert_eq!(msgwire_framing(&reads), count);
             assert_eq!(msgwire_scanner(&reads), count);
-            assert_eq!(msgwire_scanner(&reads), count);
+            assert_eq!(msgwire_scan_many(&reads), count);
+            assert_eq!(msgwire_for_each_value(&reads), count);
             let (owned_count, retries) = rmpv_naive(&reads, rmpv_owned);
             assert_eq!(owned_count, count);
             assert_eq!(rmpv_naive(&reads, rmpv_borrowed).0, count);
@@ -293,6 +330,8 @@ pub fn run(quick: bool) {
             };
             let framing = time(&|| msgwire_framing(&reads));
             let scanner = time(&|| msgwire_scanner(&reads));
+            let scan_many = time(&|| msgwire_scan_many(&reads));
+            let for_each = time(&|| msgwire_for_each_value(&reads));
             let owned = time(&|| rmpv_naive(&reads, rmpv_owned).0);
             let borrowed = time(&|| rmpv_naive(&reads, rmpv_borrowed).0);
             let py = python_rate(&wire, &sizes, count, rounds);
@@ -307,12 +346,23 @@ pub fn run(quick: bool) {
             );
             let rows = [
                 ("msgwire `SelfDelimited` (frames)", framing),
-                ("msgwire `MsgpackScanner` (measure)", scanner),
+                (
+                    "msgwire `SelfDelimited::for_each_value` (borrowed)",
+                    for_each,
+                ),
+                (
+                    "msgwire `MsgpackScanner` (measure, `scan` per value)",
+                    scanner,
+                ),
+                (
+                    "msgwire `MsgpackScanner::scan_many` (measure, batch)",
+                    scan_many,
+                ),
                 ("rmpv `read_value` (owned)", owned),
                 ("rmpv `read_value_ref` (borrowed)", borrowed),
             ];
             for (i, (contender, rate)) in rows.into_iter().enumerate() {
-                let contender = if i == 2 {
+                let contender = if i == 4 {
                     format!("{contender}, {retries} retries")
                 } else {
                     contender.to_owned()

@@ -19,8 +19,14 @@
 //! time is scanned in linear time. A `str`/`bin`/`ext` payload is never looked at: the
 //! scanner records where it ends and, until that many bytes exist, answers in O(1).
 //!
+//! [`MsgpackScanner::scan_many`] measures every whole value in a buffer in one call
+//! (same state, same limits, with a table-driven fast path for top-level scalars whose
+//! marker fixes their length), for streams of many small values where a call per value
+//! would cost more than the value.
+//!
 //! [`SelfDelimited`] is the [`Framing`] built on it: each frame is the raw bytes of one
-//! value. [`measure`] is the one-shot form.
+//! value; [`SelfDelimited::for_each_value`] is its batch form, handing out every whole
+//! buffered value borrowed. [`measure`] is the one-shot form.
 //!
 //! Limits, both checked on headers, before anything is allocated or waited for:
 //!
@@ -80,6 +86,8 @@
 //! assert!(measure(&[0x92, 0xc1]).is_err()); // 0xc1 is never valid
 //! # Ok::<(), msgwire_frame::Error>(())
 //! ```
+
+use std::ops::Range;
 
 use bytes::BytesMut;
 
@@ -252,98 +260,94 @@ impl MsgpackScanner {
                 self.examined += 1;
             }
             // Where the element ends, for everything but containers (which `continue`).
-            let end: u64 = match marker {
+            let fixed = FIXED_LEN[usize::from(marker)];
+            let end: u64 = if fixed == 1 {
                 // positive fixint, nil, false, true, negative fixint: the hot path.
                 // One byte taken, one element done: pos + pending is unchanged.
-                0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => {
-                    pos += 1;
-                    pending -= 1;
-                    top -= 1;
-                    if top == 0 {
+                pos += 1;
+                pending -= 1;
+                top -= 1;
+                if top == 0 {
+                    if pending == 0 {
+                        self.reset();
+                        return Ok(Scan::Complete(pos));
+                    }
+                    top = self.close_levels();
+                }
+                continue;
+            } else if fixed != 0 {
+                // fixstr and the fixed-size scalars: no need to read the bytes after the
+                // marker, only to wait for them.
+                pos as u64 + u64::from(fixed)
+            } else {
+                match marker {
+                    // fixmap, fixarray
+                    0x80..=0x8f => {
+                        let n = u64::from(marker & 0x0f) * 2;
+                        (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
                         if pending == 0 {
                             self.reset();
                             return Ok(Scan::Complete(pos));
                         }
-                        top = self.close_levels();
+                        continue;
                     }
-                    continue;
-                }
-                0xc1 => {
-                    self.reset();
-                    return Err(MsgpackError::InvalidMarker {
-                        byte: marker,
-                        offset: pos,
+                    0x90..=0x9f => {
+                        let n = u64::from(marker & 0x0f);
+                        (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
+                        if pending == 0 {
+                            self.reset();
+                            return Ok(Scan::Complete(pos));
+                        }
+                        continue;
                     }
-                    .into());
-                }
-                // fixmap, fixarray
-                0x80..=0x8f => {
-                    let n = u64::from(marker & 0x0f) * 2;
-                    (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
-                    if pending == 0 {
+                    // array16/32, map16/32
+                    0xdc..=0xdf => {
+                        let width = if marker & 1 == 0 { 2 } else { 4 };
+                        let Some(n) = be(input, pos + 1, width) else {
+                            return Ok(self.incomplete(pos, pending, top, pos + 1 + width));
+                        };
+                        #[cfg(test)]
+                        {
+                            self.examined += width as u64;
+                        }
+                        let n = if marker >= 0xde { n * 2 } else { n };
+                        (pos, pending, top) = self.open(pos + 1 + width, pending, top, n)?;
+                        if pending == 0 {
+                            self.reset();
+                            return Ok(Scan::Complete(pos));
+                        }
+                        continue;
+                    }
+                    // str8/16/32, bin8/16/32: marker, length, payload.
+                    // ext8/16/32: marker, length, type byte, payload.
+                    0xc4..=0xc9 | 0xd9..=0xdb => {
+                        let (width, extra) = match marker {
+                            0xc4 | 0xd9 => (1, 0),
+                            0xc5 | 0xda => (2, 0),
+                            0xc6 | 0xdb => (4, 0),
+                            0xc7 => (1, 1),
+                            0xc8 => (2, 1),
+                            _ => (4, 1), // 0xc9
+                        };
+                        let Some(n) = be(input, pos + 1, width) else {
+                            return Ok(self.incomplete(pos, pending, top, pos + 1 + width));
+                        };
+                        #[cfg(test)]
+                        {
+                            self.examined += width as u64;
+                        }
+                        (pos as u64 + 1 + width as u64 + extra).saturating_add(n)
+                    }
+                    // 0xc1, the one marker MessagePack never uses. (Every other marker
+                    // has its size in `FIXED_LEN`, a test checks that table.)
+                    _ => {
                         self.reset();
-                        return Ok(Scan::Complete(pos));
+                        return Err(MsgpackError::InvalidMarker {
+                            byte: marker,
+                            offset: pos,
+                        }
+                        .into());
                     }
-                    continue;
-                }
-                0x90..=0x9f => {
-                    let n = u64::from(marker & 0x0f);
-                    (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
-                    if pending == 0 {
-                        self.reset();
-                        return Ok(Scan::Complete(pos));
-                    }
-                    continue;
-                }
-                // array16/32, map16/32
-                0xdc..=0xdf => {
-                    let width = if marker & 1 == 0 { 2 } else { 4 };
-                    let Some(n) = be(input, pos + 1, width) else {
-                        return Ok(self.incomplete(pos, pending, top, pos + 1 + width));
-                    };
-                    #[cfg(test)]
-                    {
-                        self.examined += width as u64;
-                    }
-                    let n = if marker >= 0xde { n * 2 } else { n };
-                    (pos, pending, top) = self.open(pos + 1 + width, pending, top, n)?;
-                    if pending == 0 {
-                        self.reset();
-                        return Ok(Scan::Complete(pos));
-                    }
-                    continue;
-                }
-                // fixstr
-                0xa0..=0xbf => pos as u64 + 1 + u64::from(marker & 0x1f),
-                // Fixed sizes: no need to read the bytes, only to wait for them.
-                0xcc | 0xd0 => pos as u64 + 2,        // uint8, int8
-                0xcd | 0xd1 => pos as u64 + 3,        // uint16, int16
-                0xca | 0xce | 0xd2 => pos as u64 + 5, // float32, uint32, int32
-                0xcb | 0xcf | 0xd3 => pos as u64 + 9, // float64, uint64, int64
-                0xd4 => pos as u64 + 3,               // fixext1: marker, type, 1
-                0xd5 => pos as u64 + 4,               // fixext2
-                0xd6 => pos as u64 + 6,               // fixext4
-                0xd7 => pos as u64 + 10,              // fixext8
-                0xd8 => pos as u64 + 18,              // fixext16
-                // str8/16/32, bin8/16/32: marker, length, payload.
-                // ext8/16/32: marker, length, type byte, payload.
-                0xc4..=0xc9 | 0xd9..=0xdb => {
-                    let (width, extra) = match marker {
-                        0xc4 | 0xd9 => (1, 0),
-                        0xc5 | 0xda => (2, 0),
-                        0xc6 | 0xdb => (4, 0),
-                        0xc7 => (1, 1),
-                        0xc8 => (2, 1),
-                        _ => (4, 1), // 0xc9
-                    };
-                    let Some(n) = be(input, pos + 1, width) else {
-                        return Ok(self.incomplete(pos, pending, top, pos + 1 + width));
-                    };
-                    #[cfg(test)]
-                    {
-                        self.examined += width as u64;
-                    }
-                    (pos as u64 + 1 + width as u64 + extra).saturating_add(n)
                 }
             };
             // A scalar or str/bin/ext that ends at `end`.
@@ -367,6 +371,89 @@ impl MsgpackScanner {
             }
             if pos > len {
                 return Ok(self.incomplete(pos, pending, top, pos));
+            }
+        }
+    }
+
+    /// Measures every whole value in `input`, back to back, in one call: hands each one's
+    /// byte range to `on_value` in order and returns how many bytes they take (the
+    /// offset of the first byte not yet part of a whole value).
+    ///
+    /// Resumable like [`scan`](Self::scan), which it is built on: a value left unfinished
+    /// at the end of `input` keeps its progress in the scanner. Drop the returned number
+    /// of bytes, append what arrives, and call again with the unfinished value at byte 0;
+    /// nothing already measured is looked at again. `scan` and `scan_many` may be mixed on
+    /// one stream.
+    ///
+    /// Values whose marker alone fixes their length (fixints, nil, booleans, fixstr,
+    /// fixed-width numbers, fixext) take a fast path at the top level: one table lookup
+    /// per value. Everything else, and any value already in progress, goes through
+    /// `scan`, with the same limits.
+    ///
+    /// Errors are those of `scan`, for the first value that fails, with the same offsets
+    /// (from that value's first byte, which is where the last range handed out ended, or
+    /// 0). The values before it have been handed out; the scanner has reset.
+    ///
+    /// ```
+    /// use msgwire_frame::msgpack::MsgpackScanner;
+    ///
+    /// // 1, "ab", [nil], then the first byte of a uint16.
+    /// let wire = [0x01, 0xa2, b'a', b'b', 0x91, 0xc0, 0xcd];
+    /// let mut scanner = MsgpackScanner::new();
+    /// let mut values = Vec::new();
+    /// let used = scanner.scan_many(&wire, |range| values.push(range))?;
+    /// assert_eq!(values, [0..1, 1..4, 4..6]);
+    /// assert_eq!(used, 6);
+    /// // The uint16 completes once its two bytes arrive.
+    /// values.clear();
+    /// assert_eq!(scanner.scan_many(&[0xcd, 0x01, 0x00], |range| values.push(range))?, 3);
+    /// assert_eq!(values, [0..3]);
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    #[inline]
+    pub fn scan_many(&mut self, input: &[u8], on_value: impl FnMut(Range<usize>)) -> Result<usize> {
+        self.scan_batch(input, on_value)
+            .map(|(consumed, _)| consumed)
+    }
+
+    /// [`scan_many`](Self::scan_many), also returning the `min_len` of the unfinished
+    /// value (counted from its first byte, at the returned offset).
+    #[inline]
+    fn scan_batch(
+        &mut self,
+        input: &[u8],
+        mut on_value: impl FnMut(Range<usize>),
+    ) -> Result<(usize, usize)> {
+        let len = input.len();
+        let max = self.max;
+        let mut start = 0;
+        loop {
+            // `pos == 0`: no value in progress (a header cut short is read again).
+            if self.pos == 0 {
+                // The top-level fast path: the marker gives the whole length.
+                while let Some(&marker) = input.get(start) {
+                    let size = usize::from(FIXED_LEN[usize::from(marker)]);
+                    #[cfg(test)]
+                    {
+                        self.examined += 1;
+                    }
+                    // Not a fixed-size marker, over the limit (`scan` reports it) or not
+                    // all here yet: the general path takes it.
+                    if size == 0 || size > max || size > len - start {
+                        break;
+                    }
+                    let end = start + size;
+                    on_value(start..end);
+                    start = end;
+                }
+            }
+            let rest = input.get(start..).unwrap_or_default();
+            match self.scan(rest)? {
+                Scan::Complete(n) => {
+                    on_value(start..start + n);
+                    start += n;
+                }
+                Scan::Incomplete { min_len } => return Ok((start, min_len)),
             }
         }
     }
@@ -423,6 +510,39 @@ fn be(input: &[u8], at: usize, width: usize) -> Option<u64> {
     Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
 }
 
+/// The whole encoded length of a value whose marker alone fixes it (fixints, nil,
+/// booleans, fixstr, the fixed-width numbers and fixext), and 0 for the markers that are
+/// followed by a length or a count (and for `0xc1`). One table for [`MsgpackScanner::scan`]
+/// and the top-level fast path of [`MsgpackScanner::scan_many`].
+static FIXED_LEN: [u8; 256] = fixed_lengths();
+
+const fn fixed_lengths() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut m = 0;
+    while m < 256 {
+        let marker = m as u8;
+        table[m] = match marker {
+            // positive fixint, nil, false, true, negative fixint
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 1,
+            // fixstr: marker then up to 31 bytes
+            0xa0..=0xbf => 1 + (marker & 0x1f),
+            0xcc | 0xd0 => 2,        // uint8, int8
+            0xcd | 0xd1 => 3,        // uint16, int16
+            0xca | 0xce | 0xd2 => 5, // float32, uint32, int32
+            0xcb | 0xcf | 0xd3 => 9, // float64, uint64, int64
+            0xd4 => 3,               // fixext1: marker, type, 1
+            0xd5 => 4,               // fixext2
+            0xd6 => 6,               // fixext4
+            0xd7 => 10,              // fixext8
+            0xd8 => 18,              // fixext16
+            // containers, str8/16/32, bin*, ext8/16/32, and 0xc1
+            _ => 0,
+        };
+        m += 1;
+    }
+    table
+}
+
 /// Measures the MessagePack value at the start of `input` with the default limits:
 /// `Some(length)` when it is complete, `None` when `input` is a prefix of a value.
 pub fn measure(input: &[u8]) -> Result<Option<usize>> {
@@ -463,6 +583,61 @@ impl SelfDelimited {
     /// The limit on one value's length in bytes.
     pub fn max_frame_length(&self) -> usize {
         self.scanner.max_frame_length()
+    }
+}
+
+impl SelfDelimited {
+    /// Hands every whole value buffered in `buf` to `on_value`, borrowed, then drops
+    /// them from `buf` in one step; returns how many there were.
+    ///
+    /// The batch form of [`Framing::decode`]: no frame is split off or reference-counted
+    /// per value, and the values are measured by [`MsgpackScanner::scan_many`], without a
+    /// call per value. It shares the decoder's state, so a value left unfinished in `buf`
+    /// is carried on by the next call to either. On error the values before the bad one
+    /// have been handed out and dropped from `buf`, which then starts at the bad value.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use msgwire_frame::msgpack::SelfDelimited;
+    ///
+    /// let mut framing = SelfDelimited::new();
+    /// // 42, "hi", [1, 2], then half of a uint16.
+    /// let mut buf = BytesMut::from(&[0x2a, 0xa2, b'h', b'i', 0x92, 0x01, 0x02, 0xcd, 0x01][..]);
+    /// let mut values = Vec::new();
+    /// let n = framing.for_each_value(&mut buf, |value| values.push(value.to_vec()))?;
+    /// assert_eq!(n, 3);
+    /// assert_eq!(values, [&[0x2a][..], b"\xa2hi", &[0x92, 0x01, 0x02]]);
+    /// assert_eq!(&buf[..], &[0xcd, 0x01]); // waits for its last byte
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    pub fn for_each_value<B: InputBuffer>(
+        &mut self,
+        buf: &mut B,
+        mut on_value: impl FnMut(&[u8]),
+    ) -> Result<usize> {
+        let mut done = 0;
+        let mut count = 0;
+        let bytes = buf.bytes();
+        let scanned = self.scanner.scan_batch(bytes, |range| {
+            done = range.end;
+            count += 1;
+            on_value(bytes.get(range).unwrap_or_default());
+        });
+        match scanned {
+            Ok((consumed, min_len)) => {
+                buf.advance(consumed);
+                // As in `decode`: min_len was checked against the limit.
+                let have = buf.len();
+                if min_len > have + 1 {
+                    buf.reserve(min_len - have);
+                }
+                Ok(count)
+            }
+            Err(e) => {
+                buf.advance(done);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -946,7 +1121,7 @@ mod tests {
         let n = 1usize << 20;
         let mut wire = vec![0xdd];
         wire.extend_from_slice(&(n as u32).to_be_bytes());
-        wire.extend(std::iter::repeat(0x01).take(n));
+        wire.extend(std::iter::repeat_n(0x01, n));
         let mut scanner = MsgpackScanner::new();
         for cut in 0..wire.len() {
             assert!(matches!(
@@ -1131,5 +1306,308 @@ mod tests {
             &framing.decode(&mut buf).unwrap().unwrap()[..],
             &[0x92, 0x01, 0x02]
         );
+    }
+
+    #[test]
+    fn fixed_len_table_matches_the_spec() {
+        let variable =
+            |m: u8| matches!(m, 0x80..=0x9f | 0xdc..=0xdf | 0xc4..=0xc9 | 0xd9..=0xdb | 0xc1);
+        for m in 0..=255u8 {
+            let fixed = usize::from(FIXED_LEN[usize::from(m)]);
+            assert_eq!(fixed == 0, variable(m), "marker {m:#04x}");
+            if fixed != 0 {
+                let mut input = vec![m];
+                input.extend_from_slice(&[0xc1; 40]);
+                assert_eq!(
+                    scan_fresh(&input).unwrap(),
+                    Scan::Complete(fixed),
+                    "{m:#04x}"
+                );
+                assert_eq!(
+                    scan_fresh(&input[..fixed - 1]).unwrap(),
+                    Scan::Incomplete { min_len: fixed },
+                    "{m:#04x}"
+                );
+            }
+            // Only 0xc1 is refused as a marker.
+            let result = scan_fresh(&[m, 0, 0, 0, 0]);
+            let invalid = matches!(
+                result,
+                Err(Error::Msgpack(MsgpackError::InvalidMarker {
+                    offset: 0,
+                    ..
+                }))
+            );
+            assert_eq!(invalid, m == 0xc1, "{m:#04x}: {result:?}");
+        }
+    }
+
+    /// Where a run ended up: every value's absolute range, then the error (as text) with
+    /// the absolute offset of the value that failed, and whether the scanner was left
+    /// inside a value.
+    type Outcome = (Vec<Range<usize>>, Option<(usize, String)>, bool);
+
+    /// Repeated `scan`, fed `wire` up to each of `ends` in turn; like a reader, the
+    /// buffer keeps the bytes after the last whole value.
+    fn by_scan(mut scanner: MsgpackScanner, wire: &[u8], ends: &[usize]) -> Outcome {
+        let mut base = 0;
+        let mut values = Vec::new();
+        for &end in ends {
+            loop {
+                match scanner.scan(&wire[base..end]) {
+                    Ok(Scan::Complete(n)) => {
+                        values.push(base..base + n);
+                        base += n;
+                    }
+                    Ok(Scan::Incomplete { .. }) => break,
+                    Err(e) => return (values, Some((base, format!("{e:?}"))), false),
+                }
+            }
+        }
+        (values, None, scanner.is_mid_value())
+    }
+
+    /// The same with `scan_many`, checking that the ranges of a call are back to back
+    /// from byte 0 and end where the returned count says.
+    fn by_scan_many(mut scanner: MsgpackScanner, wire: &[u8], ends: &[usize]) -> Outcome {
+        let mut base = 0;
+        let mut values = Vec::new();
+        for &end in ends {
+            let mut got: Vec<Range<usize>> = Vec::new();
+            let result = scanner.scan_many(&wire[base..end], |r| got.push(r));
+            let mut next = 0;
+            for r in &got {
+                assert_eq!(r.start, next, "ranges back to back");
+                assert!(r.end > r.start);
+                next = r.end;
+            }
+            values.extend(got.iter().map(|r| base + r.start..base + r.end));
+            match result {
+                Ok(used) => {
+                    assert_eq!(used, next);
+                    base += used;
+                }
+                Err(e) => return (values, Some((base + next, format!("{e:?}"))), false),
+            }
+        }
+        (values, None, scanner.is_mid_value())
+    }
+
+    /// Both ways, fed in two reads split at every point, and byte by byte.
+    fn assert_batch_agrees(make: impl Fn() -> MsgpackScanner, wire: &[u8]) -> Outcome {
+        let whole = by_scan(make(), wire, &[wire.len()]);
+        for cut in 0..=wire.len() {
+            let ends = [cut, wire.len()];
+            assert_eq!(
+                by_scan_many(make(), wire, &ends),
+                by_scan(make(), wire, &ends),
+                "split at {cut}"
+            );
+            // Where the stream is cut does not matter.
+            assert_eq!(by_scan(make(), wire, &ends), whole, "split at {cut}");
+        }
+        let bytewise: Vec<usize> = (0..=wire.len()).collect();
+        assert_eq!(by_scan_many(make(), wire, &bytewise), whole, "bytewise");
+        whole
+    }
+
+    #[test]
+    fn scan_many_finds_the_same_values_as_scan_wherever_the_stream_is_cut() {
+        let mut wire = Vec::new();
+        let mut lengths = Vec::new();
+        for (_, bytes) in every_family() {
+            wire.extend_from_slice(&bytes);
+            lengths.push(bytes.len());
+            // Runs of top-level scalars between the others, for the fast path.
+            wire.extend_from_slice(&[0x01, 0xc0, 0xcd, 0x01, 0x02, 0xa2, b'h', b'i']);
+            lengths.extend([1, 1, 3, 3]);
+        }
+        let (values, error, mid) = assert_batch_agrees(MsgpackScanner::new, &wire);
+        assert_eq!(error, None);
+        assert!(!mid);
+        assert_eq!(values.iter().map(|r| r.len()).collect::<Vec<_>>(), lengths);
+        // A partial value at the end stays in progress, in both.
+        let (values, error, mid) =
+            assert_batch_agrees(MsgpackScanner::new, &wire[..wire.len() - 1]);
+        assert_eq!((values.len(), error, mid), (lengths.len() - 1, None, true));
+    }
+
+    #[test]
+    fn scan_many_fails_where_scan_fails() {
+        let cases: &[(&[u8], usize)] = &[
+            (&[0x01, 0x02, 0xc1, 0x03], 2),
+            (&[0x01, 0xcd, 0x00, 0x01, 0x92, 0x01, 0xc1], 4),
+            (&[0xa1, b'x', 0x81, 0xa1, b'k', 0xc1, 0x01], 2),
+            (&[0xc1], 0),
+        ];
+        for (wire, at) in cases {
+            let (values, error, _) = assert_batch_agrees(MsgpackScanner::new, wire);
+            let (start, text) = error.unwrap();
+            assert_eq!(start, *at, "{wire:02x?}");
+            assert!(text.contains("InvalidMarker"), "{text}");
+            assert_eq!(values.last().map_or(0, |r| r.end), *at);
+        }
+    }
+
+    #[test]
+    fn scan_many_applies_the_same_limits_as_scan() {
+        // Depth 1, at most 8 bytes: each case is whole values then one over a limit.
+        let limited = || MsgpackScanner::with_limits(1, 8);
+        let too_long = |length| Error::TooLong { length, max: 8 };
+        let cases: Vec<(&[u8], Error)> = vec![
+            // float64 is 9 bytes: over on its marker, in the fast path's table too.
+            (&[0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0], too_long(9)),
+            // fixstr of 7 fits, of 8 does not.
+            (&[0xa7, 1, 2, 3, 4, 5, 6, 7, 0xa8], too_long(9)),
+            (&[0xc0, 0xd8, 0x01], too_long(18)),
+            (
+                &[0x92, 0x01, 0x02, 0x91, 0x91, 0x01],
+                MsgpackError::TooDeep { max: 1 }.into(),
+            ),
+            (&[0xc3, 0x97, 1, 2, 3, 4, 5, 6, 7, 0x98], too_long(9)),
+            (&[0x01, 0xd9, 0x07], too_long(9)),
+        ];
+        for (wire, want) in cases {
+            let (_, error, _) = assert_batch_agrees(limited, wire);
+            assert_eq!(error.unwrap().1, format!("{want:?}"), "{wire:02x?}");
+        }
+        // A zero-length limit: nothing fits, an empty input is only incomplete.
+        let zero = || MsgpackScanner::with_limits(4, 0);
+        let (values, error, _) = assert_batch_agrees(zero, &[0x01]);
+        assert!(values.is_empty());
+        assert!(error.unwrap().1.contains("TooLong"));
+        assert_eq!(
+            MsgpackScanner::with_limits(4, 0)
+                .scan_many(&[], |_| {})
+                .unwrap(),
+            0
+        );
+        // Depth 0 still allows top-level scalars, through the fast path.
+        let (values, error, _) = assert_batch_agrees(
+            || MsgpackScanner::with_limits(0, 8),
+            &[0x01, 0xa1, 0x41, 0x90],
+        );
+        assert_eq!(values, [0..1, 1..3]);
+        assert!(error.unwrap().1.contains("TooDeep"));
+    }
+
+    #[test]
+    fn scan_many_resets_after_an_error_and_mixes_with_scan() {
+        let mut scanner = MsgpackScanner::new();
+        assert_eq!(
+            scanner.scan(&[0x92, 0x01]).unwrap(),
+            Scan::Incomplete { min_len: 3 }
+        );
+        let mut got = Vec::new();
+        // The array in progress finishes, then two scalars, then a partial str8 header.
+        let used = scanner
+            .scan_many(&[0x92, 0x01, 0x02, 0x05, 0xc3, 0xd9], |r| got.push(r))
+            .unwrap();
+        assert_eq!((used, &got[..]), (5, &[0..3, 3..4, 4..5][..]));
+        assert_eq!(
+            scanner.scan(&[0xd9, 0x01, b'a']).unwrap(),
+            Scan::Complete(3)
+        );
+        assert!(scanner.scan_many(&[0x01, 0x91, 0xc1], |_| {}).is_err());
+        assert!(!scanner.is_mid_value());
+        assert_eq!(scanner.scan_many(&[0x07], |_| {}).unwrap(), 1);
+    }
+
+    #[test]
+    fn scan_many_waits_for_long_payloads_in_constant_time() {
+        let mut wire = vec![0x01, 0xc6, 0x00, 0x01, 0x00, 0x00]; // 1, bin32 of 64 KiB
+        let mut scanner = MsgpackScanner::new();
+        let mut count = 0;
+        assert_eq!(scanner.scan_many(&wire, |_| count += 1).unwrap(), 1);
+        wire.drain(..1);
+        let examined = scanner.examined;
+        for _ in 0..(1 << 16) - 1 {
+            wire.push(0xc1);
+            assert_eq!(scanner.scan_many(&wire, |_| count += 1).unwrap(), 0);
+        }
+        assert_eq!(
+            scanner.examined, examined,
+            "payload bytes are never looked at"
+        );
+        wire.extend_from_slice(&[0xc1, 0x02]);
+        assert_eq!(
+            scanner.scan_many(&wire, |_| count += 1).unwrap(),
+            wire.len()
+        );
+        assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn for_each_value_hands_out_borrowed_values_and_advances_once() {
+        let mut framing = SelfDelimited::new();
+        let mut buf = BytesMut::from(&[0x01, 0x92, 0x01][..]);
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        assert_eq!(
+            framing
+                .for_each_value(&mut buf, |v| seen.push(v.to_vec()))
+                .unwrap(),
+            1
+        );
+        assert_eq!(&buf[..], &[0x92, 0x01]);
+        assert!(framing.is_mid_frame());
+        // `decode` carries on with the array in progress.
+        buf.extend_from_slice(&[0x02, 0xa1]);
+        assert_eq!(
+            &framing.decode(&mut buf).unwrap().unwrap()[..],
+            &[0x92, 0x01, 0x02]
+        );
+        buf.extend_from_slice(&[b'z', 0xc0, 0xc4, 0x40]);
+        assert_eq!(
+            framing
+                .for_each_value(&mut buf, |v| seen.push(v.to_vec()))
+                .unwrap(),
+            2
+        );
+        assert_eq!(seen, [&[0x01][..], &[0xa1, b'z'], &[0xc0]]);
+        assert_eq!(&buf[..], &[0xc4, 0x40]);
+        // The header's promise is passed on as a reserve hint, as `decode` does.
+        assert!(buf.capacity() >= 2 + 0x40);
+        // An error leaves the buffer at the bad value, after the good ones.
+        let mut framing = SelfDelimited::new();
+        let mut buf = BytesMut::from(&[0x01, 0x02, 0x91, 0xc1, 0x03][..]);
+        let mut count = 0;
+        assert!(matches!(
+            framing.for_each_value(&mut buf, |_| count += 1),
+            Err(Error::Msgpack(MsgpackError::InvalidMarker {
+                offset: 1,
+                ..
+            }))
+        ));
+        assert_eq!((count, &buf[..]), (2, &[0x91, 0xc1, 0x03][..]));
+    }
+
+    #[test]
+    fn for_each_value_works_on_every_buffer_strategy() {
+        use crate::buffer::{BufferPool, PooledBuffer, RingBuffer};
+        let mut wire = Vec::new();
+        for (_, bytes) in every_family() {
+            wire.extend_from_slice(&bytes);
+        }
+        let want: Vec<Vec<u8>> = every_family().into_iter().map(|(_, b)| b).collect();
+        fn run<B: InputBuffer>(mut buf: B, wire: &[u8], read: usize) -> Vec<Vec<u8>> {
+            let mut framing = SelfDelimited::new();
+            let mut got = Vec::new();
+            for piece in wire.chunks(read) {
+                buf.extend_from_slice(piece);
+                framing
+                    .for_each_value(&mut buf, |v| got.push(v.to_vec()))
+                    .unwrap();
+            }
+            assert!(buf.is_empty());
+            got
+        }
+        for read in [1, 3, 7, 64, wire.len()] {
+            assert_eq!(run(BytesMut::new(), &wire, read), want, "read {read}");
+            assert_eq!(run(RingBuffer::with_capacity(16), &wire, read), want);
+            assert_eq!(
+                run(PooledBuffer::new(&BufferPool::new(16, 2)), &wire, read),
+                want
+            );
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! Property: any MessagePack values, encoded back to back by rmpv, cut at any points and
 //! fed to any buffer strategy, come out as exactly their encodings, one frame per value,
 //! and decode back to the same values. And on arbitrary bytes the scanner agrees with
-//! rmpv about where a value ends.
+//! rmpv about where a value ends, and `scan_many` finds the same values (and errors) as
+//! repeated `scan` wherever the stream is cut.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{cuts, decode_pieces, Cuts};
 use msgwire_frame::{
-    msgpack::{measure, MsgpackError, SelfDelimited},
-    Error,
+    msgpack::{measure, MsgpackError, MsgpackScanner, Scan, SelfDelimited},
+    Error, DEFAULT_MAX_FRAME,
 };
 use proptest::prelude::*;
 use rmpv::Value;
@@ -140,6 +141,83 @@ fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// Every value's stream range, then the error (as text) with the stream offset of the
+/// value that failed, and whether the scanner was left inside a value.
+type Outcome = (Vec<(usize, usize)>, Option<(usize, String)>, bool);
+
+/// Repeated `scan`, fed `pieces` one after another; like a reader, the buffer keeps the
+/// bytes after the last whole value.
+fn by_scan(mut scanner: MsgpackScanner, pieces: &[&[u8]]) -> Outcome {
+    let mut buf = Vec::new();
+    let mut base = 0;
+    let mut values = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut pos = 0;
+        loop {
+            match scanner.scan(&buf[pos..]) {
+                Ok(Scan::Complete(n)) => {
+                    values.push((base + pos, base + pos + n));
+                    pos += n;
+                }
+                Ok(Scan::Incomplete { .. }) => break,
+                Err(e) => return (values, Some((base + pos, format!("{e:?}"))), false),
+            }
+        }
+        buf.drain(..pos);
+        base += pos;
+    }
+    (values, None, scanner.is_mid_value())
+}
+
+/// The same with one `scan_many` per piece.
+fn by_scan_many(mut scanner: MsgpackScanner, pieces: &[&[u8]]) -> Outcome {
+    let mut buf = Vec::new();
+    let mut base = 0;
+    let mut values = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        let mut next = 0;
+        let result = scanner.scan_many(&buf, |r| {
+            assert_eq!(r.start, next, "ranges back to back");
+            next = r.end;
+            values.push((base + r.start, base + r.end));
+        });
+        match result {
+            Ok(used) => {
+                assert_eq!(used, next);
+                buf.drain(..used);
+                base += used;
+            }
+            Err(e) => return (values, Some((base + next, format!("{e:?}"))), false),
+        }
+    }
+    (values, None, scanner.is_mid_value())
+}
+
+/// Mostly scalars (the batch fast path), some of anything.
+fn stream_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => prop_oneof![
+            (-32i64..128).prop_map(Value::from),
+            Just(Value::Nil),
+            any::<bool>().prop_map(Value::Boolean),
+            integer(),
+            prop::collection::vec(any::<char>(), 0..12).prop_map(|c| Value::from(String::from_iter(c))),
+            any::<f64>().prop_map(Value::F64),
+        ],
+        1 => value(),
+    ]
+}
+
+/// Scanner limits: usually the defaults, sometimes small enough to be hit.
+fn limits() -> impl Strategy<Value = (usize, usize)> {
+    prop_oneof![
+        2 => Just((128, DEFAULT_MAX_FRAME)),
+        1 => (0usize..4, 0usize..40),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -178,6 +256,37 @@ proptest! {
             // A short input that declares more than 16 MiB cannot be decoded either.
             Err(Error::TooLong { .. }) => prop_assert_eq!(rmpv_len, None),
             Err(e) => prop_assert!(false, "unexpected {:?}", e),
+        }
+    }
+
+    #[test]
+    fn scan_many_agrees_with_repeated_scan(
+        values in prop::collection::vec(stream_value(), 0..40),
+        tail in wire_bytes(),
+        (depth, max) in limits(),
+        cuts in cuts(),
+    ) {
+        let mut wire = Vec::new();
+        for v in &values {
+            wire.extend_from_slice(&encode(v));
+        }
+        // Arbitrary bytes after the values: more values, an unfinished one or an error.
+        wire.extend_from_slice(&tail);
+        let pieces = cuts.pieces(&wire);
+        let make = || MsgpackScanner::with_limits(depth, max);
+        let want = by_scan(make(), &pieces);
+        prop_assert_eq!(by_scan_many(make(), &pieces), want.clone());
+        // Where the stream is cut does not change what repeated `scan` finds either.
+        prop_assert_eq!(by_scan(make(), &[&wire[..]]), want.clone());
+        if max == DEFAULT_MAX_FRAME && depth == 128 {
+            // Within the default limits the values come out first, each exactly.
+            let mut end = 0;
+            prop_assert!(want.0.len() >= values.len());
+            for (v, got) in values.iter().zip(&want.0) {
+                let start = end;
+                end += encode(v).len();
+                prop_assert_eq!(*got, (start, end));
+            }
         }
     }
 }
