@@ -348,24 +348,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-
-    fn decode_all(framing: &mut Delimited, wire: &[u8]) -> Vec<Result<Vec<u8>>> {
-        let mut buf = BytesMut::from(wire);
-        let mut out = Vec::new();
-        loop {
-            match framing.decode(&mut buf) {
-                Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
-                Ok(None) => return out,
-                Err(e) => {
-                    let fatal = e.is_fatal();
-                    out.push(Err(e));
-                    if fatal {
-                        return out;
-                    }
-                }
-            }
-        }
-    }
+    use crate::test_support::decode_all;
 
     fn frames(got: &[Result<Vec<u8>>]) -> Vec<&[u8]> {
         got.iter().map(|r| &r.as_ref().unwrap()[..]).collect()

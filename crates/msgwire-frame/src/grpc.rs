@@ -263,21 +263,7 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-
-    fn decode_all(framing: &mut GrpcPrefixed, wire: &[u8]) -> Vec<Result<GrpcMessage<Bytes>>> {
-        let mut buf = BytesMut::from(wire);
-        let mut out = Vec::new();
-        loop {
-            match framing.decode(&mut buf) {
-                Ok(Some(message)) => out.push(Ok(message)),
-                Ok(None) => return out,
-                Err(e) => {
-                    out.push(Err(e));
-                    return out;
-                }
-            }
-        }
-    }
+    use crate::test_support::decode_frames as decode_all;
 
     #[test]
     fn decodes_flag_and_payload() {

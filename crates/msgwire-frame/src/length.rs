@@ -526,24 +526,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-
-    fn decode_all(framing: &mut LengthPrefixed, wire: &[u8]) -> Vec<Result<Vec<u8>>> {
-        let mut buf = BytesMut::from(wire);
-        let mut out = Vec::new();
-        loop {
-            match framing.decode(&mut buf) {
-                Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
-                Ok(None) => return out,
-                Err(e) => {
-                    let fatal = e.is_fatal();
-                    out.push(Err(e));
-                    if fatal {
-                        return out;
-                    }
-                }
-            }
-        }
-    }
+    use crate::test_support::decode_all;
 
     #[test]
     fn default_is_u32_big_endian_stripped() {

@@ -66,6 +66,8 @@ pub mod grpc;
 pub mod length;
 pub mod msgpack;
 mod stream;
+#[cfg(test)]
+mod test_support;
 pub mod varint;
 pub mod websocket;
 

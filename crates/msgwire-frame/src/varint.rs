@@ -335,6 +335,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
+    use crate::test_support::decode_all;
 
     fn encoded(value: u64) -> Vec<u8> {
         let mut buf = BytesMut::new();
@@ -455,21 +456,6 @@ mod tests {
         }
         for u in [0u64, 1, 2, 3, u64::MAX - 1, u64::MAX] {
             assert_eq!(zigzag_encode(zigzag_decode(u)), u);
-        }
-    }
-
-    fn decode_all(framing: &mut VarintPrefixed, wire: &[u8]) -> Vec<Result<Vec<u8>>> {
-        let mut buf = BytesMut::from(wire);
-        let mut out = Vec::new();
-        loop {
-            match framing.decode(&mut buf) {
-                Ok(Some(frame)) => out.push(Ok(frame.to_vec())),
-                Ok(None) => return out,
-                Err(e) => {
-                    out.push(Err(e));
-                    return out;
-                }
-            }
         }
     }
 

@@ -5,9 +5,8 @@
 
 mod common;
 
-use bytes::BytesMut;
-use common::{cuts, decode_pieces, Cuts};
-use msgwire_frame::{length::LengthPrefixed, Encode};
+use common::{check_round_trip, cuts, decode_pieces, Cuts};
+use msgwire_frame::length::LengthPrefixed;
 use proptest::prelude::*;
 
 fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -20,28 +19,10 @@ fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
     )
 }
 
-fn check(framing: LengthPrefixed, msgs: &[Vec<u8>], cuts: &Cuts) {
-    let mut wire = BytesMut::new();
-    let mut enc = framing.clone();
-    let mut offsets = Vec::new();
-    for m in msgs {
-        offsets.push(wire.len() as u64);
-        enc.encode(&m[..], &mut wire).unwrap();
-    }
-    with_every_buffer!(|buf| {
-        let got = decode_pieces(framing.clone(), buf, &wire, cuts).unwrap();
-        assert_eq!(got.len(), msgs.len());
-        for ((off, frame), (m, want_off)) in got.iter().zip(msgs.iter().zip(&offsets)) {
-            assert_eq!(frame.as_ref(), &m[..]);
-            assert_eq!(off, want_off);
-        }
-    });
-}
-
 proptest! {
     #[test]
     fn default_framing_round_trips(msgs in messages(), cuts in cuts()) {
-        check(LengthPrefixed::new(), &msgs, &cuts);
+        check_round_trip(LengthPrefixed::new(), &msgs, &cuts);
     }
 
     #[test]
@@ -56,7 +37,7 @@ proptest! {
         if little { b = b.little_endian(); }
         // Messages shorter than a negative adjustment cannot be encoded; skip them.
         let msgs: Vec<_> = msgs.into_iter().filter(|m| m.len() as i64 >= adjustment).collect();
-        check(b.build().unwrap(), &msgs, &cuts);
+        check_round_trip(b.build().unwrap(), &msgs, &cuts);
     }
 
     #[test]

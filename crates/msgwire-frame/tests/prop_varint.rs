@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{cuts, decode_pieces, Cuts};
+use common::{check_round_trip, cuts, decode_pieces};
 use msgwire_frame::{
     varint::{
         decode_varint, encode_varint, varint_len, zigzag_decode, zigzag_encode, VarintPrefixed,
@@ -29,28 +29,10 @@ fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
     )
 }
 
-fn check(framing: VarintPrefixed, msgs: &[Vec<u8>], cuts: &Cuts) {
-    let mut wire = BytesMut::new();
-    let mut enc = framing.clone();
-    let mut offsets = Vec::new();
-    for m in msgs {
-        offsets.push(wire.len() as u64);
-        enc.encode(&m[..], &mut wire).unwrap();
-    }
-    with_every_buffer!(|buf| {
-        let got = decode_pieces(framing.clone(), buf, &wire, cuts).unwrap();
-        assert_eq!(got.len(), msgs.len());
-        for ((off, frame), (m, want_off)) in got.iter().zip(msgs.iter().zip(&offsets)) {
-            assert_eq!(frame.as_ref(), &m[..]);
-            assert_eq!(off, want_off);
-        }
-    });
-}
-
 proptest! {
     #[test]
     fn default_framing_round_trips(msgs in messages(), cuts in cuts()) {
-        check(VarintPrefixed::new(), &msgs, &cuts);
+        check_round_trip(VarintPrefixed::new(), &msgs, &cuts);
     }
 
     #[test]

@@ -97,3 +97,31 @@ macro_rules! with_every_buffer {
         }
     }};
 }
+
+/// Encodes `msgs` with `framing`, feeds the stream cut by `cuts` to every buffer
+/// strategy, and checks that exactly the same messages come back at the offsets where
+/// their frames start.
+pub fn check_round_trip<F>(framing: F, msgs: &[Vec<u8>], cuts: &Cuts)
+where
+    F: Framing + msgwire_frame::Encode<[u8]> + Clone,
+    F::Frame<bytes::BytesMut>: AsRef<[u8]>,
+    F::Frame<msgwire_frame::buffer::RingBuffer>: AsRef<[u8]>,
+    F::Frame<msgwire_frame::buffer::PooledBuffer>: AsRef<[u8]>,
+{
+    let mut wire = bytes::BytesMut::new();
+    let mut encoder = framing.clone();
+    let mut offsets = Vec::new();
+    for m in msgs {
+        offsets.push(wire.len() as u64);
+        encoder.encode(&m[..], &mut wire).unwrap();
+    }
+    with_every_buffer!(|buf| {
+        let got = decode_pieces(framing.clone(), buf, &wire, cuts).unwrap();
+        let got: Vec<(u64, Vec<u8>)> = got
+            .into_iter()
+            .map(|(o, f)| (o, f.as_ref().to_vec()))
+            .collect();
+        let want: Vec<(u64, Vec<u8>)> = offsets.iter().copied().zip(msgs.iter().cloned()).collect();
+        assert_eq!(got, want);
+    });
+}
