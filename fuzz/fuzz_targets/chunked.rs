@@ -8,7 +8,9 @@ use msgwire_frame::chunked::Chunked;
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let [max, ext, piece, data @ ..] = data else { return };
+    let [max, ext, piece, data @ ..] = data else {
+        return;
+    };
     let make = || {
         Chunked::builder()
             .max_chunk_length(usize::from(*max) * 8)

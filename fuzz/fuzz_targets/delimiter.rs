@@ -8,7 +8,9 @@ use msgwire_frame::delimiter::Delimited;
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let [opts, max, piece, rest @ ..] = data else { return };
+    let [opts, max, piece, rest @ ..] = data else {
+        return;
+    };
     let delim_len = usize::from(opts % 4) + 1;
     if rest.len() < delim_len {
         return;

@@ -16,7 +16,13 @@ impl<P: AsRefBytes> AsRefBytes for GrpcMessage<P> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [max, piece, data @ ..] = data else { return };
-    let make = || GrpcPrefixed::builder().max_message_length(usize::from(*max) * 8).build();
+    let [max, piece, data @ ..] = data else {
+        return;
+    };
+    let make = || {
+        GrpcPrefixed::builder()
+            .max_message_length(usize::from(*max) * 8)
+            .build()
+    };
     check_all(make, data, usize::from(*piece) + 1);
 });

@@ -8,7 +8,9 @@ use msgwire_frame::length::LengthPrefixed;
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let &[a, b, c, piece, ref data @ ..] = data else { return };
+    let &[a, b, c, piece, ref data @ ..] = data else {
+        return;
+    };
     let width = [1, 2, 3, 4, 8][usize::from(a % 5)];
     let make = || {
         let mut builder = LengthPrefixed::builder()

@@ -9,7 +9,9 @@ use msgwire_frame::msgpack::{measure, MsgpackScanner, Scan, SelfDelimited};
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let [depth, max, piece, data @ ..] = data else { return };
+    let [depth, max, piece, data @ ..] = data else {
+        return;
+    };
     let make = || {
         SelfDelimited::builder()
             .max_depth(usize::from(*depth % 64))

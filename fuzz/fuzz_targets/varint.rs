@@ -8,7 +8,13 @@ use msgwire_frame::varint::VarintPrefixed;
 include!("common.rs");
 
 fuzz_target!(|data: &[u8]| {
-    let [max, piece, data @ ..] = data else { return };
-    let make = || VarintPrefixed::builder().max_frame_length(usize::from(*max) * 8).build();
+    let [max, piece, data @ ..] = data else {
+        return;
+    };
+    let make = || {
+        VarintPrefixed::builder()
+            .max_frame_length(usize::from(*max) * 8)
+            .build()
+    };
     check_all(make, data, usize::from(*piece) + 1);
 });

@@ -17,8 +17,14 @@ impl AsRefBytes for Message {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [opts, max, piece, data @ ..] = data else { return };
-    let role = if opts & 1 == 0 { Role::Server } else { Role::Client };
+    let [opts, max, piece, data @ ..] = data else {
+        return;
+    };
+    let role = if opts & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let make = || {
         WebSocket::builder(role)
             .max_frame_length(usize::from(*max) * 4)

@@ -9,8 +9,15 @@ use libfuzzer_sys::fuzz_target;
 use msgwire_wire::{Dialect, Message, WireCodec, WireError};
 
 /// Messages, then how decoding ended (`None`: cleanly, `Some(fatal)`: an error).
-fn decode(dialect: Dialect, data: &[u8], piece: usize) -> (Vec<Result<Message, bool>>, Option<bool>) {
-    let mut codec = WireCodec::builder(dialect).max_frame_length(4096).max_depth(16).build();
+fn decode(
+    dialect: Dialect,
+    data: &[u8],
+    piece: usize,
+) -> (Vec<Result<Message, bool>>, Option<bool>) {
+    let mut codec = WireCodec::builder(dialect)
+        .max_frame_length(4096)
+        .max_depth(16)
+        .build();
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     for chunk in data.chunks(piece.max(1)) {
@@ -31,17 +38,27 @@ fn decode(dialect: Dialect, data: &[u8], piece: usize) -> (Vec<Result<Message, b
 fn envelope(m: &Message) -> (u8, Option<u32>, Option<String>) {
     match m {
         Message::Request { id, method, .. } => (0, Some(*id), Some(method.clone())),
-        Message::Response { id, result } => (1, Some(*id), result.as_ref().err().map(|e| e.code.to_string())),
+        Message::Response { id, result } => (
+            1,
+            Some(*id),
+            result.as_ref().err().map(|e| e.code.to_string()),
+        ),
         Message::Notification { method, .. } => (2, None, Some(method.clone())),
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [selector, piece, data @ ..] = data else { return };
+    let [selector, piece, data @ ..] = data else {
+        return;
+    };
     let dialect = Dialect::ALL[usize::from(*selector) % 3];
     let whole = decode(dialect, data, data.len());
     let pieces = decode(dialect, data, usize::from(*piece));
-    assert_eq!(format!("{whole:?}"), format!("{pieces:?}"), "whole vs pieces");
+    assert_eq!(
+        format!("{whole:?}"),
+        format!("{pieces:?}"),
+        "whole vs pieces"
+    );
     let codec = WireCodec::new(dialect);
     for message in whole.0.iter().flatten() {
         let mut wire = BytesMut::new();

@@ -47,7 +47,10 @@ impl Peer for Msgwire {
                 _ => Err(RpcError::invalid_argument("echo takes one argument")),
             }
         });
-        Server::new(router).serve_tcp(listener).into_future().await?;
+        Server::new(router)
+            .serve_tcp(listener)
+            .into_future()
+            .await?;
         Ok(())
     }
 
