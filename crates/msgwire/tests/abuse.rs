@@ -13,6 +13,7 @@
 //! detected by) is within the limit, so an *oversized* framed header needs a smaller one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod server_guard;
 
 use std::io::ErrorKind;
@@ -20,9 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Serve;
 use msgwire_rpc::{Client, Dialect};
 use rmpv::Value;
-use server_guard::{random_value, rss_kib, status_kib, Raw, Rng, ServeProcess};
+use server_guard::{random_value, rss_kib, status_kib, Raw, Rng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -248,7 +250,7 @@ async fn keep_calling(client: Client, seed: u64, stop: Arc<AtomicBool>) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_connections_are_cut_off_while_30_others_get_every_answer_right() {
     let max_frame = MAX_FRAME.to_string();
-    let mut server = ServeProcess::start(&["--max-frame", &max_frame]);
+    let mut server = Serve::start(&["--max-frame", &max_frame]);
     let addr = server.addr;
     let pid = server.pid();
 

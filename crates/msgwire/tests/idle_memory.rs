@@ -11,13 +11,15 @@
 //! are not part of it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod server_guard;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use server_guard::{open_fds, rss_kib, Raw, ServeProcess};
+use common::Serve;
+use server_guard::{open_fds, rss_kib, Raw};
 
 const CONNECTIONS: usize = 1000;
 const BOUND_KIB_PER_CONNECTION: f64 = 16.0;
@@ -86,7 +88,7 @@ fn one_call(stream: &mut TcpStream, id: u32) {
 /// Starts a server, opens `n` connections (each making one call first if `call_first`),
 /// and returns the server's resident memory growth per connection, in KiB.
 fn kib_per_idle_connection(n: usize, call_first: bool) -> f64 {
-    let server = ServeProcess::start(&["--first-byte-timeout", "0", "--idle-timeout", "0"]);
+    let server = Serve::start(&["--first-byte-timeout", "0", "--idle-timeout", "0"]);
     let pid = server.pid();
     let base_fds = open_fds(pid);
     // One call first, on a connection then closed, so that the runtime's lazily built

@@ -7,6 +7,7 @@
 //! answered exactly once, with its own result, and that nothing else arrived.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod server_guard;
 
 use std::collections::HashMap;
@@ -14,8 +15,9 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::Serve;
 use rmpv::Value;
-use server_guard::{random_value, Raw, Rng, ServeProcess};
+use server_guard::{random_value, Raw, Rng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -168,7 +170,7 @@ async fn run_connection(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_calls_over_64_connections_each_answered_exactly_once() {
-    let server = ServeProcess::start(&[]);
+    let server = Serve::start(&[]);
     let answered: Arc<Vec<AtomicU8>> = Arc::new((0..CALLS).map(|_| AtomicU8::new(0)).collect());
     let tally = Arc::new(Tally::default());
 

@@ -211,6 +211,11 @@ impl Serve {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
     /// Waits (at most [`PATIENCE`]) for a stdout line matching `want` and returns it;
     /// lines already seen count too.
     pub fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {

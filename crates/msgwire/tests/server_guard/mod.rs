@@ -1,76 +1,12 @@
-//! Helpers for the tests that run a real `msgwire serve` process and push on its limits:
-//! starting and stopping it, reading its memory from `/proc`, a small deterministic
+//! Helpers for the tests that push on a real `msgwire serve` process's limits (started
+//! with `common::Serve`): reading its memory from `/proc`, a small deterministic
 //! random generator, and a raw (hand-rolled) client codec for the three dialects so a
 //! test can count every response on the wire.
 //!
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
-
 use rmpv::Value;
-
-/// A running `msgwire serve --rpc 127.0.0.1:0`, killed when dropped.
-pub struct ServeProcess {
-    child: Child,
-    /// Kept open so the server's later prints never hit a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-    /// The RPC address the server printed.
-    pub addr: SocketAddr,
-}
-
-impl ServeProcess {
-    /// Starts `msgwire serve` on a free loopback port with `extra` flags, and waits for
-    /// the line that names the chosen address.
-    pub fn start(extra: &[&str]) -> ServeProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_msgwire"))
-            .args(["serve", "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn msgwire serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let prefix = "msgwire serve: rpc listening on ";
-        let addr = loop {
-            let mut line = String::new();
-            let n = stdout.read_line(&mut line).expect("read serve's stdout");
-            if n == 0 {
-                let status = child.wait().expect("wait for msgwire serve");
-                panic!("msgwire serve exited before listening: {status}");
-            }
-            if let Some(rest) = line.strip_prefix(prefix) {
-                let addr = rest.split_whitespace().next().expect("an address");
-                break addr.parse().expect("a socket address");
-            }
-        };
-        ServeProcess {
-            child,
-            _stdout: stdout,
-            addr,
-        }
-    }
-
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Whether the process is still running (it has not exited or crashed).
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A field of `/proc/<pid>/status` given in kB (`VmRSS`, `VmHWM`, `VmPeak`…), in KiB.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
