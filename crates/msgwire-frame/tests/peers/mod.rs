@@ -3,29 +3,15 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 use rmpv::Value;
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The Python with the peers installed (`scripts/test` makes `.venv`).
-pub fn python() -> PathBuf {
-    let path = std::env::var_os("MSGWIRE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with the interop peers at {}: run scripts/test (it creates .venv)",
-        path.display()
-    );
-    path
-}
+#[path = "../../../../tests/support/peer_programs.rs"]
+mod peer_programs;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use peer_programs::{node_script, python_script};
 
 /// Runs a peer program with `input` on stdin; returns (stdout, stderr). Panics with the
 /// peer's stderr if it fails.
@@ -44,30 +30,6 @@ pub fn run_peer(mut cmd: Command, input: &[u8]) -> (Vec<u8>, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{cmd:?} failed: {stderr}");
     (out.stdout, stderr)
-}
-
-/// `python tests/interop/<script> args...`
-pub fn python_script(script: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(python());
-    cmd.arg(repo().join("tests/interop").join(script))
-        .args(args);
-    cmd
-}
-
-/// `node tests/interop/<script> args...`, with the npm packages `scripts/test` installed.
-pub fn node_script(script: &str, args: &[&str]) -> Command {
-    let modules = std::env::var_os("MSGWIRE_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("tests/interop/node_modules"));
-    assert!(
-        modules.join("@msgpack/msgpack").exists(),
-        "@msgpack/msgpack is not installed in {}: run scripts/test",
-        modules.display()
-    );
-    let mut cmd = Command::new("node");
-    cmd.arg(repo().join("tests/interop").join(script))
-        .args(args);
-    cmd
 }
 
 /// Which values a peer carries through decode + re-encode unchanged.

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+#[path = "../../../../tests/support/peer_programs.rs"]
+mod peer_programs;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use peer_programs::{node_script, python_script, repo};
+
 /// Upper bound for anything a test waits for (a process to start, print or exit). Only
 /// a guard against hangs: nothing is asserted about how long things take.
 pub const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `msgwire` (the binary under test) with no arguments yet.
 pub fn msgwire() -> Command {
@@ -275,48 +275,6 @@ impl Drop for Serve {
             let _ = child.wait();
         }
     }
-}
-
-/// The Python with the interop peers (msgpack, pynvim) installed.
-pub fn python() -> PathBuf {
-    let path = std::env::var_os("MSGWIRE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with the interop peers at {}: run scripts/test (it creates .venv with \
-         msgpack and pynvim), or set MSGWIRE_PYTHON",
-        path.display()
-    );
-    path
-}
-
-/// `python tests/interop/<script> ARGS`.
-pub fn python_script(script: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(python());
-    cmd.arg(repo().join("tests/interop").join(script))
-        .args(args);
-    cmd
-}
-
-/// `node tests/interop/<script> ARGS`, with the npm packages `scripts/test` installs.
-pub fn node_script(script: &str, args: &[&str]) -> Command {
-    let modules = std::env::var_os("MSGWIRE_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("tests/interop/node_modules"));
-    for package in ["@msgpack/msgpack", "msgpack5rpc"] {
-        assert!(
-            modules.join(package).exists(),
-            "{package} is not installed in {}: run scripts/test (npm ci in tests/interop), \
-             or set MSGWIRE_NODE_MODULES",
-            modules.display()
-        );
-    }
-    let mut cmd = Command::new("node");
-    cmd.arg(repo().join("tests/interop").join(script))
-        .args(args)
-        .env("NODE_PATH", &modules);
-    cmd
 }
 
 /// Runs a peer script; panics with its output unless it exits 0. Returns its stdout's
