@@ -30,7 +30,7 @@ use std::str::FromStr;
 use bytes::{BufMut, BytesMut};
 use msgwire_frame::{
     length::LengthPrefixed,
-    msgpack::{SelfDelimited, DEFAULT_MAX_DEPTH},
+    msgpack::{MsgpackScanner, Scan, SelfDelimited, DEFAULT_MAX_DEPTH},
     Framing, DEFAULT_MAX_FRAME,
 };
 use rmpv::Value;
@@ -260,34 +260,10 @@ impl WireCodec {
     /// Exactly one MessagePack value, within the depth limit. (For msgpack-rpc the
     /// scanner already measured it; for the framed dialects the payload is checked here.)
     fn value(&self, bytes: &[u8]) -> Result<Value, WireError> {
-        if !matches!(self.framer, Framer::Values(_)) {
-            let mut scanner =
-                msgwire_frame::msgpack::MsgpackScanner::with_limits(self.max_depth, self.max_frame);
-            match scanner.scan(bytes) {
-                Ok(msgwire_frame::msgpack::Scan::Complete(n)) if n == bytes.len() => {}
-                Ok(msgwire_frame::msgpack::Scan::Complete(n)) => {
-                    return Err(WireError::malformed(
-                        None,
-                        format!("{} bytes after the MessagePack value", bytes.len() - n),
-                    ))
-                }
-                Ok(msgwire_frame::msgpack::Scan::Incomplete { .. }) => {
-                    return Err(WireError::malformed(
-                        None,
-                        "the frame ends inside its MessagePack value",
-                    ))
-                }
-                // Invalid MessagePack (0xc1, nesting over the limit, a header claiming
-                // more than a frame can hold) closes the connection (PROTOCOL.md section
-                // 7): with no readable id there is nobody to answer, and dropping it
-                // silently would leave the peer waiting. A framed-binary request still
-                // gets INVALID_ARGUMENT (see `parse`).
-                Err(e) => return Err(WireError::Frame(e)),
-            }
+        if matches!(self.framer, Framer::Values(_)) {
+            return read_value(bytes, self.max_depth);
         }
-        let mut rest = bytes;
-        rmpv::decode::read_value_with_max_depth(&mut rest, self.max_depth + 1)
-            .map_err(|e| WireError::malformed(None, format!("invalid MessagePack: {e}")))
+        decode_value(bytes, self.max_depth, self.max_frame)
     }
 
     /// Appends `message`, framed in this codec's dialect, to `dst`. On error nothing is
@@ -385,6 +361,51 @@ impl WireCodecBuilder {
             max_depth: self.max_depth,
         }
     }
+}
+
+/// Decodes `bytes` as exactly one MessagePack value, nested at most `max_depth` deep and
+/// within `max_len` bytes.
+///
+/// msgwire's scanner checks the bytes first — rmpv alone would read the never-used
+/// marker `0xc1` as nil and would not say where a value ends — then rmpv builds the
+/// value. Errors: [`WireError::Frame`] for invalid MessagePack (`0xc1`, nesting over
+/// the limit, a header claiming more than `max_len`), [`WireError::Malformed`] for a
+/// value that is incomplete or followed by more bytes.
+///
+/// ```
+/// use msgwire_wire::{decode_value, Value};
+///
+/// assert_eq!(decode_value(b"\x92\x01\x02", 128, 1024)?, Value::Array(vec![1.into(), 2.into()]));
+/// assert!(decode_value(b"\x01\x02", 128, 1024).is_err()); // two values
+/// assert!(decode_value(b"\xc1", 128, 1024).is_err()); // never valid
+/// # Ok::<(), msgwire_wire::WireError>(())
+/// ```
+pub fn decode_value(bytes: &[u8], max_depth: usize, max_len: usize) -> Result<Value, WireError> {
+    let mut scanner = MsgpackScanner::with_limits(max_depth, max_len);
+    match scanner.scan(bytes) {
+        Ok(Scan::Complete(n)) if n == bytes.len() => read_value(bytes, max_depth),
+        Ok(Scan::Complete(n)) => Err(WireError::malformed(
+            None,
+            format!("{} bytes after the MessagePack value", bytes.len() - n),
+        )),
+        Ok(Scan::Incomplete { .. }) => Err(WireError::malformed(
+            None,
+            "the bytes end inside a MessagePack value",
+        )),
+        // Invalid MessagePack (0xc1, nesting over the limit, a header claiming more than
+        // a frame can hold) closes the connection (PROTOCOL.md section 7): with no
+        // readable id there is nobody to answer, and dropping it silently would leave
+        // the peer waiting. A framed-binary request still gets INVALID_ARGUMENT (see
+        // `WireCodec::parse`).
+        Err(e) => Err(WireError::Frame(e)),
+    }
+}
+
+/// rmpv's decoding of one value the scanner has already measured.
+fn read_value(bytes: &[u8], max_depth: usize) -> Result<Value, WireError> {
+    let mut rest = bytes;
+    rmpv::decode::read_value_with_max_depth(&mut rest, max_depth + 1)
+        .map_err(|e| WireError::malformed(None, format!("invalid MessagePack: {e}")))
 }
 
 // ---- msgpack-rpc -------------------------------------------------------------------

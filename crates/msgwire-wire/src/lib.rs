@@ -36,6 +36,8 @@ mod dialect;
 mod message;
 
 pub use code::Code;
-pub use dialect::{detect, Detected, Dialect, WireCodec, WireCodecBuilder, WireError};
+pub use dialect::{
+    decode_value, detect, Detected, Dialect, WireCodec, WireCodecBuilder, WireError,
+};
 pub use message::{CallId, Message, RpcError, CANCEL_METHOD};
 pub use rmpv::Value;

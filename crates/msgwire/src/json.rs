@@ -152,26 +152,13 @@ fn float(f: f64) -> Json {
     }
 }
 
-/// Decodes `payload` as exactly one MessagePack value (nothing left over).
-///
-/// msgwire's scanner checks the bytes first — rmpv reads the never-used marker `0xc1`
-/// as nil, and the scanner also caps nesting depth — then rmpv builds the value.
+/// Decodes `payload` as exactly one MessagePack value (nothing left over), with the
+/// default depth and length limits; see [`msgwire_wire::decode_value`].
 pub fn decode_msgpack(payload: &[u8]) -> Result<Value, String> {
-    match msgwire_frame::msgpack::measure(payload) {
-        Ok(Some(len)) if len == payload.len() => {}
-        Ok(Some(len)) => {
-            return Err(format!(
-                "not MessagePack: {} bytes after the first value",
-                payload.len() - len
-            ))
-        }
-        Ok(None) => return Err("not MessagePack: the value is incomplete".into()),
-        Err(e) => return Err(format!("not MessagePack: {e}")),
-    }
-    let mut rest = payload;
-    rmpv::decode::read_value_with_max_depth(
-        &mut rest,
-        msgwire_frame::msgpack::DEFAULT_MAX_DEPTH + 1,
+    msgwire_wire::decode_value(
+        payload,
+        msgwire_frame::msgpack::DEFAULT_MAX_DEPTH,
+        msgwire_frame::DEFAULT_MAX_FRAME,
     )
     .map_err(|e| format!("not MessagePack: {e}"))
 }
