@@ -154,6 +154,10 @@ pub struct MsgpackScanner {
     /// The `top` of each enclosing level, outermost first; its length is the number of
     /// open arrays/maps.
     stack: Vec<u64>,
+    /// The deepest nesting reached by the value in progress.
+    deepest: usize,
+    /// The deepest nesting of the value last reported complete.
+    last_depth: usize,
     /// Bytes examined, for the linear-time test.
     #[cfg(test)]
     examined: u64,
@@ -181,6 +185,8 @@ impl MsgpackScanner {
             pending: 1,
             top: 1,
             stack: Vec::new(),
+            deepest: 0,
+            last_depth: 0,
             #[cfg(test)]
             examined: 0,
         }
@@ -207,6 +213,34 @@ impl MsgpackScanner {
         self.pending = 1;
         self.top = 1;
         self.stack.clear();
+        self.deepest = 0;
+    }
+
+    /// How deep the value last reported [`Scan::Complete`] nests, counted as
+    /// `max_depth` is: a scalar 0, `[1]` 1, `[[]]` 2. Lets a caller that allows more
+    /// nesting for measuring than for accepting (to answer a too-deep request rather
+    /// than lose the stream) tell the two apart without scanning again.
+    ///
+    /// ```
+    /// use msgwire_frame::msgpack::{MsgpackScanner, Scan};
+    ///
+    /// let mut scanner = MsgpackScanner::new();
+    /// assert_eq!(scanner.scan(&[0x92, 0x91, 0x90, 0x01])?, Scan::Complete(4)); // [[[]], 1]
+    /// assert_eq!(scanner.last_depth(), 3);
+    /// assert_eq!(scanner.scan(&[0x05])?, Scan::Complete(1));
+    /// assert_eq!(scanner.last_depth(), 0);
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    pub fn last_depth(&self) -> usize {
+        self.last_depth
+    }
+
+    /// The value ends at `pos`: remember its depth and start over.
+    #[inline(always)]
+    fn complete(&mut self, pos: usize) -> Scan {
+        self.last_depth = self.deepest;
+        self.reset();
+        Scan::Complete(pos)
     }
 
     fn too_long(&mut self, length: u64) -> Error {
@@ -242,8 +276,7 @@ impl MsgpackScanner {
         let max = self.max as u64;
         if pending == 0 {
             // Complete once the last payload arrived.
-            self.reset();
-            return Ok(Scan::Complete(pos));
+            return Ok(self.complete(pos));
         }
         if max == 0 && len > 0 {
             // The loop keeps `pos + pending <= max`; it starts at 0 + 1.
@@ -269,8 +302,7 @@ impl MsgpackScanner {
                 top -= 1;
                 if top == 0 {
                     if pending == 0 {
-                        self.reset();
-                        return Ok(Scan::Complete(pos));
+                        return Ok(self.complete(pos));
                     }
                     top = self.close_levels();
                 }
@@ -286,8 +318,7 @@ impl MsgpackScanner {
                         let n = u64::from(marker & 0x0f) * 2;
                         (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
                         if pending == 0 {
-                            self.reset();
-                            return Ok(Scan::Complete(pos));
+                            return Ok(self.complete(pos));
                         }
                         continue;
                     }
@@ -295,8 +326,7 @@ impl MsgpackScanner {
                         let n = u64::from(marker & 0x0f);
                         (pos, pending, top) = self.open(pos + 1, pending, top, n)?;
                         if pending == 0 {
-                            self.reset();
-                            return Ok(Scan::Complete(pos));
+                            return Ok(self.complete(pos));
                         }
                         continue;
                     }
@@ -313,8 +343,7 @@ impl MsgpackScanner {
                         let n = if marker >= 0xde { n * 2 } else { n };
                         (pos, pending, top) = self.open(pos + 1 + width, pending, top, n)?;
                         if pending == 0 {
-                            self.reset();
-                            return Ok(Scan::Complete(pos));
+                            return Ok(self.complete(pos));
                         }
                         continue;
                     }
@@ -362,8 +391,7 @@ impl MsgpackScanner {
             if top == 0 {
                 if pending == 0 {
                     if pos <= len {
-                        self.reset();
-                        return Ok(Scan::Complete(pos));
+                        return Ok(self.complete(pos));
                     }
                     return Ok(self.incomplete(pos, 0, 0, pos));
                 }
@@ -443,6 +471,7 @@ impl MsgpackScanner {
                         break;
                     }
                     let end = start + size;
+                    self.last_depth = 0;
                     on_value(start..end);
                     start = end;
                 }
@@ -476,10 +505,14 @@ impl MsgpackScanner {
     /// of its parent and opens a level for its own elements.
     #[inline]
     fn open(&mut self, after: usize, pending: u64, top: u64, n: u64) -> Result<(usize, u64, u64)> {
-        if self.stack.len() >= self.max_depth {
+        let depth = self.stack.len();
+        if depth >= self.max_depth {
             let max = self.max_depth;
             self.reset();
             return Err(MsgpackError::TooDeep { max }.into());
+        }
+        if depth >= self.deepest {
+            self.deepest = depth + 1;
         }
         let pending = pending - 1 + n;
         let least = (after as u64).saturating_add(pending);
@@ -583,6 +616,12 @@ impl SelfDelimited {
     /// The limit on one value's length in bytes.
     pub fn max_frame_length(&self) -> usize {
         self.scanner.max_frame_length()
+    }
+
+    /// How deep the frame last returned by [`Framing::decode`] nests (see
+    /// [`MsgpackScanner::last_depth`]).
+    pub fn last_frame_depth(&self) -> usize {
+        self.scanner.last_depth()
     }
 }
 
