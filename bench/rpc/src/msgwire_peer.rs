@@ -1,8 +1,8 @@
 //! msgwire's own RPC runtime (`crates/msgwire-rpc`) as a benchmark peer.
 //!
 //! The server registers `echo` as a raw method (params and result as MessagePack
-//! values, no serde types), the way a gateway or proxy would; the client sends
-//! `[bin payload]` in the msgpack-rpc dialect and takes the bin back. One `connect`
+//! bytes, no serde types, no tree), the way a gateway or proxy would; the client sends
+//! `[bin payload]` in the msgpack-rpc dialect and takes the bin back as a value. One `connect`
 //! is one TCP connection; clones of a client share it and multiplex calls on it.
 
 use std::future::IntoFuture;
@@ -41,9 +41,11 @@ impl Peer for Msgwire {
     type Client = MsgwireClient;
 
     async fn serve(listener: TcpListener) -> anyhow::Result<()> {
-        let router = Router::new().method_raw("echo", |_ctx, params: Value| async move {
-            match params {
-                Value::Array(mut items) if items.len() == 1 => Ok(items.swap_remove(0)),
+        let router = Router::new().method_raw("echo", |_ctx, params| async move {
+            match params.array_items() {
+                Some(mut items) if params.array_len() == Some(1) => items
+                    .next()
+                    .ok_or_else(|| RpcError::invalid_argument("echo takes one argument")),
                 _ => Err(RpcError::invalid_argument("echo takes one argument")),
             }
         });

@@ -1,20 +1,18 @@
 //! What a handler knows about the request it answers, and its way back to the peer.
 
-use std::sync::Arc;
+use std::ops::Deref;
 
-use msgwire_wire::{CallId, Dialect};
-use rmpv::Value;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use msgwire_wire::CallId;
 
-use crate::connection::Shared;
-use crate::{CallError, CallOptions, Client};
+use crate::connection::Connection;
+use crate::Client;
 
 /// Handed to handlers registered with
 /// [`Router::method_with_context`](crate::Router::method_with_context) (and to every
 /// [`RpcRequest`](crate::RpcRequest)): the id of the call being answered and a handle to
 /// the peer on the same connection, so a server can call its client back (as Neovim
-/// calls its plugin hosts).
+/// calls its plugin hosts). It derefs to that [`Client`]: `ctx.call(…)`,
+/// `ctx.notify(…)` and every other call go to the peer.
 ///
 /// ```
 /// use msgwire_rpc::{Context, Router, RpcError, Value};
@@ -39,10 +37,9 @@ impl Context {
 
     /// A context that belongs to no connection, for driving a [`Router`](crate::Router)
     /// directly (in tests, with `tower::ServiceExt::oneshot`). Calls through it fail with
-    /// [`CallError::Closed`].
+    /// [`CallError::Closed`](crate::CallError::Closed).
     pub fn detached() -> Self {
-        let shared = Arc::new(Shared::detached(Dialect::MsgpackRpc));
-        Self::new(Client::from_shared(shared), None)
+        Self::new(Client::handle(Connection::detached()), None)
     }
 
     /// The peer on the same connection. The handle does not keep the connection open.
@@ -50,54 +47,17 @@ impl Context {
         &self.peer
     }
 
-    /// The id of the call being answered; `None` for a notification.
-    pub fn request_id(&self) -> Option<CallId> {
-        self.request_id
+    /// The id of the call being answered, exactly as the peer sent it; `None` for a
+    /// notification.
+    pub fn request_id(&self) -> Option<&CallId> {
+        self.request_id.as_ref()
     }
+}
 
-    /// The connection's dialect.
-    pub fn dialect(&self) -> Dialect {
-        self.peer.dialect()
-    }
+impl Deref for Context {
+    type Target = Client;
 
-    /// Calls the peer: [`Client::call`].
-    pub async fn call(
-        &self,
-        method: impl Into<String>,
-        params: impl Into<Value>,
-    ) -> Result<Value, CallError> {
-        self.peer.call(method, params).await
-    }
-
-    /// Calls the peer with options: [`Client::call_with`].
-    pub async fn call_with(
-        &self,
-        method: impl Into<String>,
-        params: impl Into<Value>,
-        options: CallOptions,
-    ) -> Result<Value, CallError> {
-        self.peer.call_with(method, params, options).await
-    }
-
-    /// Calls the peer with serde types: [`Client::call_typed`].
-    pub async fn call_typed<P, R>(
-        &self,
-        method: impl Into<String>,
-        params: &P,
-    ) -> Result<R, CallError>
-    where
-        P: Serialize + ?Sized,
-        R: DeserializeOwned,
-    {
-        self.peer.call_typed(method, params).await
-    }
-
-    /// Notifies the peer: [`Client::notify`].
-    pub async fn notify(
-        &self,
-        method: impl Into<String>,
-        params: impl Into<Value>,
-    ) -> Result<(), CallError> {
-        self.peer.notify(method, params).await
+    fn deref(&self) -> &Client {
+        &self.peer
     }
 }

@@ -1,10 +1,13 @@
-//! What a call can end with besides its result, and how middleware errors become status
-//! codes.
+//! What a call can end with besides its result, why a connection closed, and how
+//! middleware errors become status codes.
 
 use std::io;
 use std::sync::Arc;
 
-use msgwire_wire::{Code, RpcError};
+use msgwire_wire::{Code, EncodeError, Malformed, RpcError};
+
+/// `Result` with this crate's [`CallError`].
+pub type Result<T, E = CallError> = std::result::Result<T, E>;
 
 /// Why a call made with [`Client::call`](crate::Client::call) (or through a
 /// [`Context`](crate::Context)) did not produce a result.
@@ -28,29 +31,31 @@ pub enum CallError {
     /// The connection failed with an I/O error before the answer arrived.
     #[error("connection failed: {0}")]
     Io(Arc<io::Error>),
-    /// The peer sent bytes that are not a valid message stream, so the connection was
-    /// closed.
-    #[error("connection closed: the peer broke the protocol: {0}")]
-    Protocol(String),
+    /// The peer broke the protocol: the connection was closed, or the answer to this
+    /// call could not be read.
+    #[error(transparent)]
+    Protocol(ProtocolError),
     /// The params could not be turned into MessagePack, or the message was too large to
     /// send.
     #[error("cannot send the call: {0}")]
-    Encode(String),
+    Encode(EncodeError),
     /// The peer's result does not have the type the caller asked for.
     #[error("unexpected result: {0}")]
-    Decode(String),
+    Decode(Arc<rmp_serde::decode::Error>),
 }
 
 impl CallError {
     /// The status code that best describes this error: the peer's code for
     /// [`CallError::Rpc`], DEADLINE_EXCEEDED for a passed deadline, UNAVAILABLE for a
-    /// connection that is gone, INVALID_ARGUMENT for params that cannot be encoded and
-    /// INTERNAL for a result of the wrong type.
+    /// connection that is gone, INVALID_ARGUMENT for params that cannot be encoded,
+    /// INTERNAL for a result of the wrong type or an answer that cannot be read.
     pub fn code(&self) -> Code {
         match self {
             CallError::Rpc(e) => e.code,
             CallError::DeadlineExceeded => Code::DeadlineExceeded,
-            CallError::Closed | CallError::Io(_) | CallError::Protocol(_) => Code::Unavailable,
+            CallError::Closed | CallError::Io(_) => Code::Unavailable,
+            CallError::Protocol(ProtocolError::MalformedResponse(_)) => Code::Internal,
+            CallError::Protocol(_) => Code::Unavailable,
             CallError::Encode(_) => Code::InvalidArgument,
             CallError::Decode(_) => Code::Internal,
         }
@@ -65,13 +70,30 @@ impl CallError {
     }
 
     /// Whether the call failed because the connection is gone (closed, I/O error, or
-    /// a protocol violation by the peer).
+    /// a protocol violation by the peer that closed it).
     pub fn is_connection_error(&self) -> bool {
-        matches!(
-            self,
-            CallError::Closed | CallError::Io(_) | CallError::Protocol(_)
-        )
+        match self {
+            CallError::Closed | CallError::Io(_) => true,
+            CallError::Protocol(p) => !matches!(p, ProtocolError::MalformedResponse(_)),
+            _ => false,
+        }
     }
+}
+
+/// How a peer broke the protocol.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The peer's bytes are not a valid message stream; the connection was closed.
+    #[error("connection closed: the peer broke the protocol: {0}")]
+    Stream(Arc<msgwire_frame::Error>),
+    /// The peer sent a message that cannot be read and that has no id to answer; in
+    /// msgpack-rpc and framed-binary the connection is closed.
+    #[error("connection closed: the peer sent a message that cannot be read: {0}")]
+    Malformed(Malformed),
+    /// The peer's response to this call cannot be read.
+    #[error("the peer's answer cannot be read: {0}")]
+    MalformedResponse(Malformed),
 }
 
 impl From<RpcError> for CallError {
@@ -114,23 +136,45 @@ pub fn rpc_error_from_box(error: BoxError) -> RpcError {
     }
 }
 
-/// Why a connection ended, kept so that waiting calls can be told.
+/// Why a connection ended.
 #[derive(Debug, Clone)]
-pub(crate) enum CloseReason {
-    /// Closed in an orderly way (by either side, or on shutdown).
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Closed in an orderly way: by either side, or a graceful shutdown that finished.
     Closed,
+    /// Nothing was read and nothing was in flight for the idle timeout.
+    IdleTimeout,
     /// An I/O error.
     Io(Arc<io::Error>),
-    /// The peer's bytes are not a valid message stream.
-    Protocol(String),
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
 }
 
 impl CloseReason {
-    pub(crate) fn to_call_error(&self) -> CallError {
+    /// The error a call still waiting on the connection fails with.
+    pub fn to_call_error(&self) -> CallError {
         match self {
-            CloseReason::Closed => CallError::Closed,
+            CloseReason::Closed | CloseReason::IdleTimeout => CallError::Closed,
             CloseReason::Io(e) => CallError::Io(Arc::clone(e)),
             CloseReason::Protocol(p) => CallError::Protocol(p.clone()),
         }
+    }
+}
+
+/// INTERNAL for a handler that panicked, quoting the panic message when it is text.
+pub(crate) fn panic_error(method: Option<&str>, panic: &(dyn std::any::Any + Send)) -> RpcError {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    let text = msgwire_wire::text::excerpt(text, msgwire_wire::text::EXCERPT_LEN);
+    let method = method.map(|m| msgwire_wire::text::excerpt(m, 64));
+    tracing::error!(method = method.as_deref(), panic = %text, "handler panicked");
+    match method {
+        Some(method) => RpcError::internal(format!(
+            "the handler for method \"{method}\" panicked: {text}"
+        )),
+        None => RpcError::internal(format!("the handler panicked: {text}")),
     }
 }

@@ -31,7 +31,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let router = Router::new()
 //!     .method("add", |p: AddParams| async move { Ok::<_, RpcError>(p.a + p.b) });
-//! let server = Server::builder().max_in_flight(64).build(router);
+//! let server = Server::builder().max_in_flight(64).build(router)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let addr = listener.local_addr()?;
 //! tokio::spawn(server.serve_tcp(listener).into_future());
@@ -55,48 +55,71 @@
 //!
 //! ## How a connection behaves
 //!
-//! * The connection's reader polls each request's handler once: one that has its
-//!   answer at once is answered right there, in order, without a task; one that waits
-//!   becomes a task of its own, so a slow handler holds up nothing else, and responses
-//!   go out as handlers finish. (Keep long computations off the async path, e.g. in
+//! * Each connection's logic is a sans-IO [`Session`](session::Session) — ids, calls
+//!   waiting and their deadlines, calls running, notifications queued, what is waiting
+//!   to be written, the idle timer — fed decoded messages and the time, and polled for
+//!   what to send, what to run and when to wake. Two small tokio tasks drive it: a
+//!   reader and a writer.
+//! * Params and results stay MessagePack bytes ([`RawValue`]) from the frame they came
+//!   in to the handler's serde type: no tree is built, so a connection holds about the
+//!   bytes it received, not thirty times that.
+//! * The reader polls each request's handler once: one that has its answer at once is
+//!   answered right there, in order, without a task; one that waits becomes a task of
+//!   its own, so a slow handler holds up nothing else, and responses go out as handlers
+//!   finish. (Keep long computations off the async path, e.g. in
 //!   `tokio::task::spawn_blocking`: a handler that computes for long before it first
-//!   waits holds up its connection's reading meanwhile.) Notifications from one
-//!   connection run one at a time, in the order they arrived.
-//! * One writer task per connection encodes everything that is queued into one buffer
-//!   and writes it with one system call: under load one write carries dozens of
-//!   messages; with one call in flight nothing waits.
-//! * The outgoing queue is bounded. A handler waits for room before its call counts as
-//!   finished, so a peer that does not read its answers soon has its requests turned
-//!   away or unread, and is closed once a write makes no progress for the idle timeout.
-//! * A request over the in-flight limit is answered RESOURCE_EXHAUSTED (8) at once. Bytes
-//!   that can never become a message (no dialect, a length no frame can hold, nesting
-//!   too deep) close the connection; a well-framed request of the wrong shape is
-//!   answered INVALID_ARGUMENT (3) and the connection goes on.
+//!   waits holds up its connection's reading meanwhile.) A large framed message is
+//!   parsed on the blocking pool, so it does not hold up other connections.
+//!   Notifications from one connection run one at a time, in the order they arrived.
+//! * The writer encodes everything that is queued into one buffer and writes it with
+//!   one system call: under load one write carries dozens of messages; with one call
+//!   in flight nothing waits.
+//! * What is queued for writing is bounded in bytes: past it, the connection stops
+//!   reading the peer's requests and this end's callers wait, so a peer that does not
+//!   read its answers stops being read, and is closed once a write makes no progress
+//!   for the idle timeout.
+//! * A request over the in-flight limit, or reusing the id of a call in flight, is
+//!   answered at once (RESOURCE_EXHAUSTED, INVALID_ARGUMENT). A whole frame that is not
+//!   a message is answered: INVALID_ARGUMENT for its id if it has one, else an error
+//!   that belongs to no call (msgpack-rpc and framed-binary then close). Bytes that can
+//!   never become a message close the connection, after answering the request they
+//!   broke in when its id can be read.
 //! * When a connection closes, its handlers are dropped (a client that disconnects
 //!   cancels its calls), and calls waiting on it fail with a connection error
 //!   ([`CallError::is_connection_error`]).
 //! * Until a connection's first bytes arrive it holds no buffer, queue or task beyond
-//!   a few hundred bytes of state.
+//!   a few hundred bytes of state; an idle one lets its buffers go.
 //!
-//! Modules: [`router`] (handlers and the tower service), [`client`] (calls and
-//! options), [`server`] (limits, listeners, graceful shutdown), [`context`] (a
-//! handler's way back to its peer). The wire format is specified in `docs/PROTOCOL.md`.
+//! Modules: [`session`] (the state machine), [`router`] (handlers and the tower
+//! service), [`client`] (calls and options), [`builder`] (settings both ends share),
+//! [`server`] (listeners, graceful shutdown), [`context`] (a handler's way back to its
+//! peer), [`config`] (the limits and their defaults). The wire format is specified in
+//! `docs/PROTOCOL.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod client;
+pub mod config;
 mod connection;
 pub mod context;
+mod dispatch;
 mod error;
 mod params;
 pub mod router;
 pub mod server;
+pub mod session;
 
-pub use client::{CallOptions, Client, ClientBuilder};
-pub use connection::DEFAULT_MAX_FRAME_LENGTH;
+pub use builder::{Builder, ClientBuilder, ClientSide};
+pub use client::{CallOptions, Client};
+pub use config::ConnectionConfig;
 pub use context::Context;
-pub use error::{rpc_error_from_box, BoxError, CallError};
-pub use router::{RequestKind, Router, RpcRequest, RpcService};
-pub use server::{Listener, Serve, Server, ServerBuilder, WithGracefulShutdown};
+pub use dispatch::RpcService;
+pub use error::{rpc_error_from_box, BoxError, CallError, CloseReason, ProtocolError, Result};
+pub use router::{RequestKind, Router, RpcRequest};
+pub use server::{Listener, Serve, Server, ServerBuilder, ServerSide, WithGracefulShutdown};
 
-pub use msgwire_wire::{CallId, Code, Dialect, Message, RpcError, Value};
+pub use msgwire_wire::{
+    CallId, Code, ConfigError, Dialect, Limits, Message, RawValue, RpcError, UnknownDialect, Value,
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME, MAX_DEPTH_LIMIT,
+};

@@ -10,6 +10,11 @@
 //! {"a": 1, "b": 2}   ─┘
 //! ```
 //!
+//! The params arrive as a [`RawValue`] — MessagePack bytes — and `rmp_serde` reads the
+//! handler's type straight from them: no `rmpv::Value` tree is built on the way, so a
+//! handler taking `(i64, i64)` costs nothing more for a 16 MiB params array than the
+//! moment it takes to find the array has the wrong length.
+//!
 //! Handlers whose argument is not a collection (a `String`, a number, an enum, an
 //! `Option`) receive the single element of a one-element array, so
 //! `|name: String|` answers `greet("Alice")` sent as `["Alice"]`; a handler taking `()`
@@ -22,10 +27,9 @@
 
 use std::fmt;
 
-use msgwire_wire::RpcError;
-use rmpv::Value;
+use msgwire_wire::text::display_excerpt;
+use msgwire_wire::{RawValue, RpcError, ValueKind};
 use serde::de::{self, DeserializeOwned, Visitor};
-use serde::Serialize;
 
 /// What a handler's argument type asks its deserializer for first.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +67,21 @@ impl Shape {
     /// Adapts the params to what the handler asks for: the one element of a
     /// one-element array for a scalar, nil for an empty array or map given to `()` or
     /// an `Option`.
-    fn shape(&self, params: Value) -> Value {
-        match (self, params) {
-            (Shape::Scalar, Value::Array(mut items)) if items.len() == 1 => {
-                items.pop().unwrap_or(Value::Nil)
-            }
-            (Shape::Unit | Shape::Scalar, Value::Array(items)) if items.is_empty() => Value::Nil,
-            (Shape::Unit, Value::Map(entries)) if entries.is_empty() => Value::Nil,
-            (_, params) => params,
+    fn shape(&self, params: &RawValue) -> RawValue {
+        let kind = params.kind();
+        let empty = || match kind {
+            ValueKind::Array => params.array_len() == Some(0),
+            ValueKind::Map => params.map_entries().is_some_and(|mut e| e.next().is_none()),
+            _ => false,
+        };
+        match self {
+            Shape::Scalar if kind == ValueKind::Array && params.array_len() == Some(1) => params
+                .array_items()
+                .and_then(|mut items| items.next())
+                .unwrap_or_default(),
+            Shape::Scalar if kind == ValueKind::Array && empty() => RawValue::nil(),
+            Shape::Unit if empty() => RawValue::nil(),
+            _ => params.clone(),
         }
     }
 }
@@ -113,16 +124,28 @@ impl fmt::Display for Expected<'_> {
     }
 }
 
+/// How much of serde's complaint an INVALID_ARGUMENT message quotes (it can quote the
+/// peer's params).
+const COMPLAINT_LEN: usize = 256;
+
 /// Decodes a handler's argument from `params`, or says in an INVALID_ARGUMENT error what
 /// was wrong and what `method` expects.
 pub(crate) fn decode<P: DeserializeOwned>(
     method: &str,
     shape: &Shape,
-    params: Value,
+    params: &RawValue,
 ) -> Result<P, RpcError> {
-    rmpv::ext::from_value::<P>(shape.shape(params)).map_err(|e| {
+    shape.shape(params).deserialize::<P>().map_err(|e| {
+        let complaint = match &e {
+            // rmp_serde names the marker it did not expect; say it in words.
+            rmp_serde::decode::Error::TypeMismatch(marker) => {
+                format!("invalid type: found {}", marker_kind(*marker))
+            }
+            other => display_excerpt(other, COMPLAINT_LEN),
+        };
         RpcError::invalid_argument(format!(
-            "invalid params for method \"{method}\": {e}; expected {}",
+            "invalid params for method \"{}\": {complaint}; expected {}",
+            msgwire_wire::text::excerpt(method, 64),
             Expected {
                 shape,
                 type_name: std::any::type_name::<P>(),
@@ -131,17 +154,29 @@ pub(crate) fn decode<P: DeserializeOwned>(
     })
 }
 
-/// Turns a typed value (a handler's result, a caller's params) into a MessagePack value.
-/// Structs become maps with their field names, which is what peers in other languages
-/// expect to read; tuples become arrays.
-pub(crate) fn encode<R: Serialize + ?Sized>(value: &R) -> Result<Value, String> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(|e| e.to_string())?;
-    rmpv::decode::read_value(&mut &bytes[..]).map_err(|e| e.to_string())
-}
-
-/// Decodes a typed value from a MessagePack value.
-pub(crate) fn decode_value<R: DeserializeOwned>(value: Value) -> Result<R, String> {
-    rmpv::ext::from_value(value).map_err(|e| e.to_string())
+/// What a MessagePack marker starts, in words.
+fn marker_kind(marker: rmp::Marker) -> &'static str {
+    use rmp::Marker as M;
+    match marker {
+        M::Null => "nil",
+        M::True | M::False => "a boolean",
+        M::FixPos(_)
+        | M::FixNeg(_)
+        | M::U8
+        | M::U16
+        | M::U32
+        | M::U64
+        | M::I8
+        | M::I16
+        | M::I32
+        | M::I64 => "an integer",
+        M::F32 | M::F64 => "a float",
+        M::FixStr(_) | M::Str8 | M::Str16 | M::Str32 => "a string",
+        M::Bin8 | M::Bin16 | M::Bin32 => "binary data",
+        M::FixArray(_) | M::Array16 | M::Array32 => "an array",
+        M::FixMap(_) | M::Map16 | M::Map32 => "a map",
+        _ => "an extension value",
+    }
 }
 
 /// The "error" the probe ends with: what was asked for.
@@ -246,7 +281,12 @@ impl<'de> de::Deserializer<'de> for Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use msgwire_wire::Value;
     use serde::Deserialize;
+
+    fn raw(v: Value) -> RawValue {
+        RawValue::from(v)
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     struct AddParams {
@@ -281,9 +321,12 @@ mod tests {
         let positional = Value::Array(vec![1.into(), 2.into()]);
         let named = Value::Map(vec![("b".into(), 2.into()), ("a".into(), 1.into())]);
         let want = AddParams { a: 1, b: 2 };
-        assert_eq!(decode::<AddParams>("add", &shape, positional), Ok(want));
         assert_eq!(
-            decode::<AddParams>("add", &shape, named),
+            decode::<AddParams>("add", &shape, &raw(positional)),
+            Ok(want)
+        );
+        assert_eq!(
+            decode::<AddParams>("add", &shape, &raw(named)),
             Ok(AddParams { a: 1, b: 2 })
         );
     }
@@ -291,52 +334,63 @@ mod tests {
     #[test]
     fn scalars_unwrap_one_element() {
         let shape = Shape::of::<String>();
-        let got = decode::<String>("greet", &shape, Value::Array(vec!["Alice".into()]));
+        let got = decode::<String>("greet", &shape, &raw(Value::Array(vec!["Alice".into()])));
         assert_eq!(got, Ok("Alice".to_owned()));
         let shape = Shape::of::<Option<u32>>();
         assert_eq!(
-            decode::<Option<u32>>("list", &shape, Value::Array(vec![])),
+            decode::<Option<u32>>("list", &shape, &raw(Value::Array(vec![]))),
             Ok(None)
         );
         let shape = Shape::of::<()>();
-        assert_eq!(decode::<()>("ping", &shape, Value::Array(vec![])), Ok(()));
-        assert_eq!(decode::<()>("ping", &shape, Value::Map(vec![])), Ok(()));
+        assert_eq!(
+            decode::<()>("ping", &shape, &raw(Value::Array(vec![]))),
+            Ok(())
+        );
+        assert_eq!(
+            decode::<()>("ping", &shape, &raw(Value::Map(vec![]))),
+            Ok(())
+        );
     }
 
     #[test]
     fn errors_say_what_was_expected() {
         let shape = Shape::of::<AddParams>();
-        let err = decode::<AddParams>("add", &shape, Value::Array(vec![1.into()]))
+        let err = decode::<AddParams>("add", &shape, &raw(Value::Array(vec![1.into()])))
             .err()
             .map(|e| e.message)
             .unwrap_or_default();
         assert!(err.contains("\"add\""), "{err}");
         assert!(err.contains("AddParams as an array [a, b]"), "{err}");
-        let err = decode::<AddParams>("add", &shape, Value::Array(vec![1.into(), "x".into()]))
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default();
+        let err = decode::<AddParams>(
+            "add",
+            &shape,
+            &raw(Value::Array(vec![1.into(), "x".into()])),
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
         assert!(err.contains("invalid type"), "{err}");
     }
 
     #[test]
-    fn structs_encode_as_maps() {
-        #[derive(serde::Serialize)]
-        struct User {
-            id: u32,
-            name: &'static str,
-        }
-        let v = encode(&User {
-            id: 1,
-            name: "Alice",
-        });
-        assert_eq!(
-            v,
-            Ok(Value::Map(vec![
-                ("id".into(), 1.into()),
-                ("name".into(), "Alice".into())
-            ]))
-        );
-        assert_eq!(encode(&(1, 2)), Ok(Value::Array(vec![1.into(), 2.into()])));
+    fn a_complaint_quotes_only_a_prefix_of_the_params() {
+        let shape = Shape::of::<AddParams>();
+        let huge = "z".repeat(1 << 20);
+        let err = decode::<AddParams>(
+            "add",
+            &shape,
+            &raw(Value::Array(vec![huge.into(), 1.into()])),
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+        assert!(err.len() < 1024, "{} bytes", err.len());
+        assert!(err.contains("invalid type"), "{err}");
+        let long_method = "m".repeat(10_000);
+        let err = decode::<AddParams>(&long_method, &shape, &raw(Value::Nil))
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(err.len() < 1024, "{} bytes", err.len());
     }
 }

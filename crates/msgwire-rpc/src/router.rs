@@ -17,7 +17,7 @@
 //!         let answer = ctx.call("answer", vec![Value::from(question)]).await?;
 //!         Ok::<_, RpcError>(answer)
 //!     })
-//!     // Params as they came, no conversion.
+//!     // Params as they came, as MessagePack bytes (no tree, no conversion).
 //!     .method_raw("echo", |_ctx, params| async move { Ok(params) })
 //!     .notification("log", |line: String| async move { println!("{line}") });
 //! # let _ = router;
@@ -39,14 +39,12 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use futures::future::{BoxFuture, FutureExt};
-use msgwire_wire::RpcError;
-use rmpv::Value;
+use msgwire_wire::{RawValue, RpcError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceExt};
+use tower::Service;
 
-use crate::error::{rpc_error_from_box, BoxError};
+use crate::error::panic_error;
 use crate::params::{self, Shape};
 use crate::Context;
 
@@ -64,14 +62,14 @@ pub enum RequestKind {
 #[derive(Debug)]
 pub struct RpcRequest {
     method: String,
-    params: Value,
+    params: RawValue,
     context: Context,
     kind: RequestKind,
 }
 
 impl RpcRequest {
     /// A call of `method` with `params` from the peer behind `context`.
-    pub fn call(method: impl Into<String>, params: Value, context: Context) -> Self {
+    pub fn call(method: impl Into<String>, params: RawValue, context: Context) -> Self {
         Self {
             method: method.into(),
             params,
@@ -81,7 +79,7 @@ impl RpcRequest {
     }
 
     /// A notification of `method` with `params` from the peer behind `context`.
-    pub fn notification(method: impl Into<String>, params: Value, context: Context) -> Self {
+    pub fn notification(method: impl Into<String>, params: RawValue, context: Context) -> Self {
         Self {
             method: method.into(),
             params,
@@ -95,8 +93,8 @@ impl RpcRequest {
         &self.method
     }
 
-    /// The params: an array (positional) or a map (named).
-    pub fn params(&self) -> &Value {
+    /// The params: an array (positional) or a map (named), as MessagePack bytes.
+    pub fn params(&self) -> &RawValue {
         &self.params
     }
 
@@ -111,14 +109,16 @@ impl RpcRequest {
     }
 
     /// Method, params and context.
-    pub fn into_parts(self) -> (String, Value, Context) {
+    pub fn into_parts(self) -> (String, RawValue, Context) {
         (self.method, self.params, self.context)
     }
 }
 
-type CallHandler =
-    dyn Fn(Context, String, Value) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync;
-type NotificationHandler = dyn Fn(Context, String, Value) -> BoxFuture<'static, ()> + Send + Sync;
+type CallHandler = dyn Fn(Context, String, RawValue) -> BoxFuture<'static, Result<RawValue, RpcError>>
+    + Send
+    + Sync;
+type NotificationHandler =
+    dyn Fn(Context, String, RawValue) -> BoxFuture<'static, ()> + Send + Sync;
 
 #[derive(Default, Clone)]
 struct Routes {
@@ -198,11 +198,13 @@ impl Router {
             let shape = Arc::clone(&shape);
             Box::pin(async move {
                 let work = async {
-                    let p = params::decode::<P>(&method, &shape, params)?;
+                    let p = params::decode::<P>(&method, &shape, &params)?;
+                    drop(params);
                     let result = (*handler)(ctx, p).await.map_err(Into::into)?;
-                    params::encode(&result).map_err(|e| {
+                    RawValue::serialize(&result).map_err(|e| {
                         RpcError::internal(format!(
-                            "the result of method \"{method}\" cannot be encoded: {e}"
+                            "the result of method \"{}\" cannot be encoded: {e}",
+                            msgwire_wire::text::excerpt(&method, 64)
                         ))
                     })
                 };
@@ -214,11 +216,14 @@ impl Router {
     }
 
     /// Registers a method that takes the params and returns the result as MessagePack
-    /// values, with no serde conversion.
+    /// bytes ([`RawValue`]), with no serde conversion and no tree: the params are a
+    /// slice of the frame they arrived in. For handlers that pass values through
+    /// (`echo`, a proxy) or read them with [`RawValue::array_items`] and
+    /// [`RawValue::get`].
     pub fn method_raw<F, Fut>(mut self, name: &str, handler: F) -> Self
     where
-        F: Fn(Context, Value) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+        F: Fn(Context, RawValue) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<RawValue, RpcError>> + Send + 'static,
     {
         let handler = Arc::new(handler);
         let call: Arc<CallHandler> = Arc::new(move |ctx, method, params| {
@@ -253,11 +258,12 @@ impl Router {
             let handler = Arc::clone(&handler);
             let shape = Arc::clone(&shape);
             Box::pin(async move {
-                match params::decode::<P>(&method, &shape, params) {
+                match params::decode::<P>(&method, &shape, &params) {
                     Ok(p) => {
+                        drop(params);
                         let work = async {
                             (*handler)(ctx, p).await;
-                            Ok(Value::Nil)
+                            Ok(RawValue::nil())
                         };
                         if let Err(error) = caught(&method, work).await {
                             tracing::warn!(%error, "notification handler failed");
@@ -276,9 +282,14 @@ impl Router {
         self.routes.calls.contains_key(method)
     }
 
-    /// Runs the handler for `request`. A notification resolves to `Ok(Value::Nil)` once
-    /// its handler is done, or to UNIMPLEMENTED if it has none.
-    pub fn dispatch(&self, request: RpcRequest) -> BoxFuture<'static, Result<Value, RpcError>> {
+    /// Whether a notification of `method` has a handler.
+    pub fn has_notification(&self, method: &str) -> bool {
+        self.routes.notifications.contains_key(method)
+    }
+
+    /// Runs the handler for `request`. A notification resolves to `Ok(nil)` once its
+    /// handler is done, or to UNIMPLEMENTED if it has none.
+    pub fn dispatch(&self, request: RpcRequest) -> BoxFuture<'static, Result<RawValue, RpcError>> {
         let RpcRequest {
             method,
             params,
@@ -295,7 +306,7 @@ impl Router {
             RequestKind::Notification => match self.routes.notifications.get(method.as_str()) {
                 Some(handler) => {
                     let done = handler(context, method, params);
-                    Box::pin(done.map(|()| Ok(Value::Nil)))
+                    Box::pin(done.map(|()| Ok(RawValue::nil())))
                 }
                 None => Box::pin(futures::future::ready(Err(RpcError::unimplemented(
                     &method,
@@ -306,9 +317,9 @@ impl Router {
 }
 
 /// Runs `work`, turning a panic into INTERNAL naming `method`.
-async fn caught<Fut>(method: &str, work: Fut) -> Result<Value, RpcError>
+async fn caught<Fut>(method: &str, work: Fut) -> Result<RawValue, RpcError>
 where
-    Fut: Future<Output = Result<Value, RpcError>>,
+    Fut: Future<Output = Result<RawValue, RpcError>>,
 {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
@@ -316,26 +327,10 @@ where
     }
 }
 
-/// INTERNAL for a handler that panicked, quoting the panic message when it is text.
-pub(crate) fn panic_error(method: Option<&str>, panic: &(dyn std::any::Any + Send)) -> RpcError {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message");
-    tracing::error!(method, panic = text, "handler panicked");
-    match method {
-        Some(method) => RpcError::internal(format!(
-            "the handler for method \"{method}\" panicked: {text}"
-        )),
-        None => RpcError::internal(format!("the handler panicked: {text}")),
-    }
-}
-
 impl Service<RpcRequest> for Router {
-    type Response = Value;
+    type Response = RawValue;
     type Error = RpcError;
-    type Future = BoxFuture<'static, Result<Value, RpcError>>;
+    type Future = BoxFuture<'static, Result<RawValue, RpcError>>;
 
     fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), RpcError>> {
         Poll::Ready(Ok(()))
@@ -343,108 +338,5 @@ impl Service<RpcRequest> for Router {
 
     fn call(&mut self, request: RpcRequest) -> Self::Future {
         self.dispatch(request)
-    }
-}
-
-/// The router after its middleware: what [`ServerBuilder::layer`](crate::ServerBuilder::layer)
-/// layers wrap, and what they must produce (errors are mapped back to [`RpcError`] by
-/// [`rpc_error_from_box`]).
-pub type RpcService = BoxCloneSyncService<RpcRequest, Value, RpcError>;
-
-type ApplyLayer = dyn Fn(RpcService) -> RpcService + Send + Sync;
-
-/// Tower layers to wrap a router in, first added outermost (as in
-/// `tower::ServiceBuilder`).
-#[derive(Clone, Default)]
-pub(crate) struct LayerStack {
-    layers: Vec<Arc<ApplyLayer>>,
-}
-
-impl fmt::Debug for LayerStack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LayerStack({} layers)", self.layers.len())
-    }
-}
-
-impl LayerStack {
-    pub(crate) fn push<L>(&mut self, layer: L)
-    where
-        L: Layer<RpcService> + Send + Sync + 'static,
-        L::Service: Service<RpcRequest, Response = Value> + Clone + Send + Sync + 'static,
-        <L::Service as Service<RpcRequest>>::Error: Into<BoxError>,
-        <L::Service as Service<RpcRequest>>::Future: Send + 'static,
-    {
-        self.layers.push(Arc::new(move |inner: RpcService| {
-            let service =
-                layer
-                    .layer(inner)
-                    .map_err(|e: <L::Service as Service<RpcRequest>>::Error| {
-                        rpc_error_from_box(e.into())
-                    });
-            BoxCloneSyncService::new(service)
-        }));
-    }
-
-    /// The router wrapped in the layers; the bare router if there are none.
-    pub(crate) fn wrap(&self, router: Router) -> Dispatcher {
-        if self.layers.is_empty() {
-            return Dispatcher::Router(router);
-        }
-        let mut service = BoxCloneSyncService::new(router);
-        for apply in self.layers.iter().rev() {
-            service = apply(service);
-        }
-        Dispatcher::Service(service)
-    }
-}
-
-/// What a connection hands its requests to: the router itself (the fast path), or the
-/// router behind middleware.
-#[derive(Clone)]
-pub(crate) enum Dispatcher {
-    Router(Router),
-    Service(RpcService),
-}
-
-impl fmt::Debug for Dispatcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dispatcher::Router(r) => r.fmt(f),
-            Dispatcher::Service(_) => f.write_str("Dispatcher::Service(..)"),
-        }
-    }
-}
-
-impl Dispatcher {
-    /// The future that answers `request`. Nothing runs until it is polled; poll it with
-    /// [`poll_once`] and [`finish`], which catch panics.
-    pub(crate) fn start(&self, request: RpcRequest) -> Result<PendingCall, RpcError> {
-        let start = AssertUnwindSafe(|| match self {
-            Dispatcher::Router(router) => router.dispatch(request),
-            Dispatcher::Service(service) => Box::pin(service.clone().oneshot(request)),
-        });
-        std::panic::catch_unwind(start).map_err(|panic| panic_error(None, panic.as_ref()))
-    }
-}
-
-/// A started request.
-pub(crate) type PendingCall = BoxFuture<'static, Result<Value, RpcError>>;
-
-/// Polls `call` once, right now, with a waker that does nothing: a handler that has its
-/// answer at once (most do) is answered without a task of its own. If it is not ready,
-/// the caller moves it into a task, whose first poll registers the real waker. A panic
-/// becomes INTERNAL.
-pub(crate) fn poll_once(call: &mut PendingCall) -> Poll<Result<Value, RpcError>> {
-    let mut cx = TaskContext::from_waker(futures::task::noop_waker_ref());
-    std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)))
-        .unwrap_or_else(|panic| Poll::Ready(Err(panic_error(None, panic.as_ref()))))
-}
-
-/// Runs `call` to its end; a panic anywhere on the way (a middleware's too) becomes
-/// INTERNAL.
-pub(crate) async fn finish(call: PendingCall) -> Result<Value, RpcError> {
-    match AssertUnwindSafe(call).catch_unwind().await {
-        Ok(result) => result,
-        Err(panic) => Err(panic_error(None, panic.as_ref())),
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use msgwire_rpc::{CallError, CallOptions, Client, Code, Dialect, Message, Server, Value};
+use msgwire_rpc::{CallError, CallOptions, Client, Code, Dialect, Server, Value};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
@@ -60,28 +60,16 @@ async fn a_cancel_notification_drops_the_handler_and_no_response_is_sent() {
     let mut peer = RawPeer::connect(addr, Dialect::MsgpackRpc).await;
     peer.send(&[request(5, "hold", vec![Value::from(5)])]).await;
     assert_eq!(next_event(&mut events).await, "entered:5");
-    peer.send(&[Message::cancel(5)]).await;
+    peer.send(&[cancel(5)]).await;
     assert_eq!(next_event(&mut events).await, "dropped:5");
     // The next thing on the wire is the answer to the next request, not one for id 5.
     peer.send(&[request(6, "add", vec![Value::from(1), Value::from(1)])])
         .await;
-    assert_eq!(
-        peer.recv().await,
-        Some(Message::Response {
-            id: 6,
-            result: Ok(Value::from(2))
-        })
-    );
+    assert_eq!(peer.recv().await, Some(response(6, 2)));
     // Cancelling a call that is not running is harmless.
-    peer.send(&[
-        Message::cancel(12345),
-        request(7, "greet", vec![Value::from("x")]),
-    ])
-    .await;
-    assert!(matches!(
-        peer.recv().await,
-        Some(Message::Response { id: 7, .. })
-    ));
+    peer.send(&[cancel(12345), request(7, "greet", vec![Value::from("x")])])
+        .await;
+    assert_eq!(response_id(&peer.recv().await), Some(7));
 }
 
 #[tokio::test]

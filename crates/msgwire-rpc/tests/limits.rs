@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use msgwire_rpc::{Client, Code, Dialect, Message, RpcError, Server, Value};
+use msgwire_rpc::{Client, Code, Dialect, RpcError, Server, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -21,7 +21,8 @@ async fn requests_over_the_in_flight_limit_are_resource_exhausted_at_once() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .max_in_flight(2)
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let client = Client::connect_tcp(addr, Dialect::MsgpackRpc)
         .await
@@ -55,7 +56,8 @@ async fn connections_over_the_limit_are_closed_when_accepted() {
     let (probe, _events) = Probe::new();
     let server = Server::builder()
         .max_connections(1)
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let first = Client::connect_tcp(addr, Dialect::MsgpackRpc)
         .await
@@ -88,7 +90,8 @@ async fn a_silent_connection_is_closed_after_the_first_byte_timeout() {
     let (probe, _events) = Probe::new();
     let server = Server::builder()
         .first_byte_timeout(Some(Duration::from_millis(100)))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let mut silent = TcpStream::connect(addr).await.unwrap();
     assert!(closed_by_server(&mut silent).await);
@@ -99,7 +102,8 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .idle_timeout(Some(Duration::from_millis(100)))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
 
     // Not while a call is in flight…
@@ -165,7 +169,8 @@ async fn headers_no_frame_can_hold_and_nesting_bombs_are_closed_while_others_wor
     let (probe, _events) = Probe::new();
     let server = Server::builder()
         .max_frame_length(64 * 1024)
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let mut nesting_bomb = b"\x94\x00\x01\xa3add".to_vec();
     nesting_bomb.extend_from_slice(&[0x91; 100_000]);
     let hostile: Vec<&[u8]> = vec![
@@ -194,22 +199,13 @@ async fn a_malformed_request_with_a_readable_id_gets_invalid_argument_and_the_co
         .write_all(b"\x94\x00\x07\x05\x90")
         .await
         .unwrap();
-    let Some(Message::Response {
-        id: 7,
-        result: Err(e),
-    }) = peer.recv().await
-    else {
-        panic!("expected an error response for id 7");
+    let answer = peer.recv().await;
+    let Some((7, e)) = error_of(&answer) else {
+        panic!("expected an error response for id 7, got {answer:?}");
     };
     assert_eq!(e.code, Code::InvalidArgument);
     peer.send(&[request(8, "add", add(1, 2))]).await;
-    assert_eq!(
-        peer.recv().await,
-        Some(Message::Response {
-            id: 8,
-            result: Ok(Value::from(3))
-        })
-    );
+    assert_eq!(peer.recv().await, Some(response(8, 3)));
 
     // framed-map: {"id": 9, "method": "add", "params": 5} — params neither array nor map.
     let mut peer = RawPeer::connect(addr, Dialect::FramedMap).await;
@@ -223,22 +219,13 @@ async fn a_malformed_request_with_a_readable_id_gets_invalid_argument_and_the_co
     let mut frame = (bytes.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&bytes);
     peer.stream.write_all(&frame).await.unwrap();
-    let Some(Message::Response {
-        id: 9,
-        result: Err(e),
-    }) = peer.recv().await
-    else {
-        panic!("expected an error response for id 9");
+    let answer = peer.recv().await;
+    let Some((9, e)) = error_of(&answer) else {
+        panic!("expected an error response for id 9, got {answer:?}");
     };
     assert_eq!(e.code, Code::InvalidArgument);
     peer.send(&[request(10, "add", add(2, 3))]).await;
-    assert_eq!(
-        peer.recv().await,
-        Some(Message::Response {
-            id: 10,
-            result: Ok(Value::from(5))
-        })
-    );
+    assert_eq!(peer.recv().await, Some(response(10, 5)));
 }
 
 #[tokio::test]
@@ -252,14 +239,7 @@ async fn a_request_sent_one_byte_at_a_time_is_answered() {
             peer.stream.write_all(&[byte]).await.unwrap();
             peer.stream.flush().await.unwrap();
         }
-        assert_eq!(
-            peer.recv().await,
-            Some(Message::Response {
-                id: 1,
-                result: Ok(Value::from(3))
-            }),
-            "{dialect}"
-        );
+        assert_eq!(peer.recv().await, Some(response(1, 3)), "{dialect}");
     }
 }
 
@@ -268,7 +248,10 @@ async fn messages_too_large_to_send_fail_their_call_and_nothing_else() {
     let router = test_router(&Probe::new().0).method("big", |n: usize| async move {
         Ok::<_, RpcError>(Value::Binary(vec![7; n]))
     });
-    let server = Server::builder().max_frame_length(1024).build(router);
+    let server = Server::builder()
+        .max_frame_length(1024)
+        .build(router)
+        .unwrap();
     let addr = serve_tcp(server).await;
     let client = Client::builder()
         .max_frame_length(1024)
@@ -314,9 +297,10 @@ async fn a_connection_that_has_not_spoken_holds_only_a_small_future() {
 async fn a_peer_that_never_reads_is_pushed_back_then_closed_and_others_are_unharmed() {
     let (probe, _events) = Probe::new();
     let server = Server::builder()
-        .write_queue(8)
+        .write_queue_bytes(128 * 1024)
         .idle_timeout(Some(Duration::from_millis(300)))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let mut greedy = RawPeer::connect(addr, Dialect::MsgpackRpc).await;
     let payload = Value::Binary(vec![1; 16 * 1024]);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use msgwire_rpc::{
-    CallError, Client, Code, Context, Dialect, RpcError, RpcRequest, RpcService, Server, Value,
+    CallError, Client, Code, Context, Dialect, RawValue, RpcError, RpcRequest, RpcService, Server,
+    Value,
 };
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
@@ -21,11 +22,14 @@ async fn the_router_is_a_tower_service() {
     let router = test_router(&probe);
     let request = RpcRequest::call(
         "add",
-        Value::Array(vec![Value::from(2), Value::from(3)]),
+        Value::Array(vec![Value::from(2), Value::from(3)]).into(),
         Context::detached(),
     );
-    assert_eq!(router.clone().oneshot(request).await, Ok(Value::from(5)));
-    let request = RpcRequest::call("nope", Value::Array(vec![]), Context::detached());
+    assert_eq!(
+        router.clone().oneshot(request).await,
+        Ok(RawValue::from(Value::from(5)))
+    );
+    let request = RpcRequest::call("nope", RawValue::empty_array(), Context::detached());
     let err = router.oneshot(request).await.unwrap_err();
     assert_eq!(err.code, Code::Unimplemented);
 }
@@ -35,7 +39,8 @@ async fn a_tower_timeout_layer_answers_deadline_exceeded() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .layer(TimeoutLayer::new(Duration::from_millis(50)))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let client = Client::connect_tcp(addr, Dialect::MsgpackRpc)
         .await
@@ -61,7 +66,8 @@ async fn a_tower_concurrency_limit_layer_runs_one_handler_at_a_time() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .layer(ConcurrencyLimitLayer::new(1))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let client = Client::connect_tcp(addr, Dialect::FramedMap).await.unwrap();
     let first = tokio::spawn({
@@ -92,7 +98,7 @@ struct Guard {
 }
 
 impl Layer<RpcService> for Guard {
-    type Service = tower::util::BoxCloneSyncService<RpcRequest, Value, RpcError>;
+    type Service = RpcService;
 
     fn layer(&self, inner: RpcService) -> Self::Service {
         let seen = Arc::clone(&self.seen);
@@ -119,7 +125,8 @@ async fn custom_layers_see_every_request_and_their_errors_reach_the_client() {
             seen: Arc::clone(&seen),
         })
         .layer(TimeoutLayer::new(Duration::from_secs(30)))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let addr = serve_tcp(server).await;
     let client = Client::connect_tcp(addr, Dialect::FramedBinary)
         .await

@@ -53,7 +53,8 @@ async fn shutdown_finishes_calls_in_flight_and_refuses_new_connections() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .shutdown_grace(LIMIT)
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let (addr, stop, serving) = serve_until_signal(server).await;
     let client = Client::connect_tcp(addr, Dialect::MsgpackRpc)
         .await
@@ -84,7 +85,8 @@ async fn shutdown_gives_up_on_calls_after_the_grace_period() {
     let (probe, mut events) = Probe::new();
     let server = Server::builder()
         .shutdown_grace(Duration::from_millis(100))
-        .build(test_router(&probe));
+        .build(test_router(&probe))
+        .unwrap();
     let (addr, stop, serving) = serve_until_signal(server).await;
     let client = Client::connect_tcp(addr, Dialect::FramedBinary)
         .await

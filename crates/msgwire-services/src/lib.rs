@@ -36,7 +36,7 @@ pub fn register(router: Router) -> Router {
         .method("add", |p| async move { math::add(p) })
         .method("multiply", |p| async move { math::multiply(p) })
         .method("greet", |p| async move { math::greet(p) })
-        .method("echo", |p| async move { math::echo(p) })
+        .method_raw("echo", |_ctx, p| async move { math::echo(&p) })
         .method("getUser", |p| async move { users::get_user(p) })
         .method("listUsers", |p| async move { users::list_users(p) })
         .method("getOrder", |p| async move { orders::get_order(p) })

@@ -11,9 +11,10 @@
 //! framed-map     [u32 BE len][map {"method","params","id"} / {"result","error","id"}]
 //! ```
 //!
-//! [`WireCodec`] turns bytes into [`Message`]s and back for one dialect, with the limits
-//! of the framing layer (frame size checked on the header, nesting depth capped before
-//! anything is decoded).
+//! [`WireCodec`] turns bytes into [`Message`]s and back for one dialect, within
+//! [`Limits`] (frame size checked on the header, nesting depth capped before anything
+//! is decoded). Params and results stay [`RawValue`]s — slices of the frame they came
+//! in, never a tree — so memory stays within a small multiple of the bytes received.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -21,7 +22,11 @@
 //!
 //! let mut codec = WireCodec::new(Dialect::MsgpackRpc);
 //! let mut wire = BytesMut::new();
-//! let request = Message::Request { id: 7, method: "add".into(), params: Value::Array(vec![1.into(), 2.into()]) };
+//! let request = Message::Request {
+//!     id: 7u32.into(),
+//!     method: "add".into(),
+//!     params: Value::Array(vec![1.into(), 2.into()]).into(),
+//! };
 //! codec.encode(&request, &mut wire)?;
 //! assert_eq!(&wire[..], b"\x94\x00\x07\xa3add\x92\x01\x02");
 //! assert_eq!(detect(&wire), Detected::Dialect(Dialect::MsgpackRpc));
@@ -32,12 +37,23 @@
 #![warn(missing_docs)]
 
 mod code;
+mod codec;
 mod dialect;
+mod error;
+pub mod id;
+mod limits;
 mod message;
+mod raw;
+pub mod text;
 
 pub use code::Code;
-pub use dialect::{
-    decode_value, detect, Detected, Dialect, WireCodec, WireCodecBuilder, WireError,
+pub use codec::{decode_value, Frame, WireCodec};
+pub use dialect::{detect, Detected, Dialect, UnknownDialect};
+pub use error::{
+    ConfigError, EncodeError, Malformed, MalformedReason, MessageKind, Result, WireError,
 };
-pub use message::{CallId, Message, RpcError, CANCEL_METHOD};
+pub use id::CallId;
+pub use limits::{Limits, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME, MAX_DEPTH_LIMIT};
+pub use message::{Message, RpcError, CANCEL_METHOD, ERROR_METHOD};
+pub use raw::{ArrayItems, MapEntries, RawValue, ValueKind};
 pub use rmpv::Value;

@@ -2,21 +2,19 @@
 
 use std::fmt;
 
-use rmpv::Value;
-
-use crate::Code;
-
-/// A call's id, chosen by the caller and echoed in the response. msgpack-rpc and
-/// framed-binary carry it as a u32; framed-map accepts any non-negative integer that
-/// fits a u32 too.
-pub type CallId = u32;
+use crate::{CallId, Code, RawValue};
 
 /// The method name a peer uses to cancel one of its own calls (see docs/PROTOCOL.md):
 /// a notification `"$/cancel"` with params `[id]`.
 pub const CANCEL_METHOD: &str = "$/cancel";
 
+/// The method name of the notification that carries [`Message::Error`] in msgpack-rpc
+/// and framed-binary: `"$/error"` with params `[code, message]`.
+pub const ERROR_METHOD: &str = "$/error";
+
 /// One RPC message.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Message {
     /// A call that wants a response with the same id.
     Request {
@@ -25,42 +23,77 @@ pub enum Message {
         /// The method to run.
         method: String,
         /// Positional (array) or named (map) params.
-        params: Value,
+        params: RawValue,
     },
     /// The answer to a request.
     Response {
-        /// The request's id.
+        /// The request's id, echoed exactly.
         id: CallId,
         /// The result, or why there is none.
-        result: Result<Value, RpcError>,
+        result: Result<RawValue, RpcError>,
     },
     /// A one-way message: no response.
     Notification {
         /// The method.
         method: String,
         /// Positional (array) or named (map) params.
-        params: Value,
+        params: RawValue,
+    },
+    /// An error that belongs to no call: the sender could not read a message of the
+    /// receiver's well enough to find its id. Never answered. framed-map writes it as a
+    /// response with `"id": nil` (as JSON-RPC does); msgpack-rpc and framed-binary as
+    /// the notification [`ERROR_METHOD`] `[code, message]`, after which the sender
+    /// closes the connection.
+    Error {
+        /// What was wrong.
+        error: RpcError,
     },
 }
 
 impl Message {
     /// The cancel notification for call `id`.
-    pub fn cancel(id: CallId) -> Message {
+    pub fn cancel(id: &CallId) -> Message {
+        let mut params = Vec::with_capacity(id.encoded_len_hint() + 1);
+        // A fixarray of one element, then the id; writing to a Vec cannot fail.
+        params.push(0x91);
+        if id.write(&mut params).is_err() {
+            params.truncate(1);
+        }
         Message::Notification {
             method: CANCEL_METHOD.to_owned(),
-            params: Value::Array(vec![Value::from(id)]),
+            params: RawValue::trusted(params.into()),
         }
     }
 
     /// If this is a cancel notification, the id it cancels.
     pub fn cancelled_id(&self) -> Option<CallId> {
         match self {
-            Message::Notification { method, params } if method == CANCEL_METHOD => params
-                .as_array()
-                .and_then(|a| a.first())
-                .and_then(Value::as_u64)
-                .and_then(|id| CallId::try_from(id).ok()),
+            Message::Notification { method, params } if method == CANCEL_METHOD => {
+                let first = params.array_items()?.next()?;
+                crate::dialect::read_id(first.as_bytes())
+            }
             _ => None,
+        }
+    }
+
+    /// About how many bytes the message takes on the wire (exact for params and results,
+    /// a small overestimate for the envelope): what outgoing queues count.
+    pub fn encoded_len_hint(&self) -> usize {
+        const ENVELOPE: usize = 48;
+        match self {
+            Message::Request { id, method, params } => {
+                ENVELOPE + id.encoded_len_hint() + method.len() + params.len()
+            }
+            Message::Response { id, result } => {
+                ENVELOPE
+                    + id.encoded_len_hint()
+                    + match result {
+                        Ok(v) => v.len(),
+                        Err(e) => e.encoded_len_hint(),
+                    }
+            }
+            Message::Notification { method, params } => ENVELOPE + method.len() + params.len(),
+            Message::Error { error } => ENVELOPE + error.encoded_len_hint(),
         }
     }
 }
@@ -72,8 +105,9 @@ pub struct RpcError {
     pub code: Code,
     /// What went wrong, for people.
     pub message: String,
-    /// Anything else the server wants to send along (msgpack-rpc: not carried).
-    pub data: Option<Value>,
+    /// Anything else the server wants to send along (framed-map only; msgpack-rpc and
+    /// framed-binary do not carry it).
+    pub data: Option<RawValue>,
 }
 
 impl RpcError {
@@ -98,6 +132,7 @@ impl RpcError {
 
     /// UNIMPLEMENTED (12) for `method`.
     pub fn unimplemented(method: &str) -> Self {
+        let method = crate::text::excerpt(method, crate::text::EXCERPT_LEN);
         Self::new(Code::Unimplemented, format!("no such method: {method}"))
     }
 
@@ -114,6 +149,16 @@ impl RpcError {
     /// DEADLINE_EXCEEDED (4).
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {
         Self::new(Code::DeadlineExceeded, message)
+    }
+
+    /// The error with `data` attached.
+    pub fn with_data(mut self, data: impl Into<RawValue>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    fn encoded_len_hint(&self) -> usize {
+        16 + self.message.len() + self.data.as_ref().map_or(0, RawValue::len)
     }
 
     /// CANCELLED (1).

@@ -50,26 +50,26 @@ fn msgpack_rpc_examples() {
     documented(
         Dialect::MsgpackRpc,
         Message::Request {
-            id: 1,
+            id: 1u32.into(),
             method: "add".into(),
-            params: add,
+            params: add.into(),
         },
     );
     documented(
         Dialect::MsgpackRpc,
         Message::Response {
-            id: 1,
-            result: Ok(3.into()),
+            id: 1u32.into(),
+            result: Ok(Value::from(3).into()),
         },
     );
     documented(
         Dialect::MsgpackRpc,
         Message::Response {
-            id: 2,
+            id: 2u32.into(),
             result: Err(RpcError::new(Code::NotFound, "user 99 not found")),
         },
     );
-    documented(Dialect::MsgpackRpc, Message::cancel(5));
+    documented(Dialect::MsgpackRpc, Message::cancel(&5u32.into()));
 }
 
 #[test]
@@ -77,15 +77,15 @@ fn framed_binary_example() {
     documented(
         Dialect::FramedBinary,
         Message::Response {
-            id: 7,
-            result: Ok(3.into()),
+            id: 7u32.into(),
+            result: Ok(Value::from(3).into()),
         },
     );
     let mut wire = BytesMut::new();
     let add = Message::Request {
-        id: 7,
+        id: 7u32.into(),
         method: "add".into(),
-        params: Value::Array(vec![1.into(), 2.into()]),
+        params: Value::Array(vec![1.into(), 2.into()]).into(),
     };
     WireCodec::new(Dialect::FramedBinary)
         .encode(&add, &mut wire)
@@ -97,9 +97,9 @@ fn framed_binary_example() {
 fn framed_map_example() {
     let mut wire = BytesMut::new();
     let greet = Message::Request {
-        id: 3,
+        id: 3u32.into(),
         method: "greet".into(),
-        params: Value::Array(vec!["Bob".into()]),
+        params: Value::Array(vec!["Bob".into()]).into(),
     };
     WireCodec::new(Dialect::FramedMap)
         .encode(&greet, &mut wire)

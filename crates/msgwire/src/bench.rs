@@ -8,27 +8,17 @@ use anyhow::Context;
 use clap::Args;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use msgwire_rpc::{CallOptions, Client, Dialect, Value};
+use msgwire_rpc::{CallOptions, Client, Value};
 
-use crate::call::{params, parse_dialect, timeout};
+use crate::call::{timeout, CallSpec};
 use crate::json::to_json;
-use crate::target::Target;
 
-/// Options of `msgwire bench`.
+/// Options of `msgwire bench`. Every call sends the same params, and every answer must
+/// equal the first one.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The server: HOST:PORT, or unix:PATH.
-    #[arg(value_name = "ADDR")]
-    target: Target,
-
-    /// The method every call invokes.
-    #[arg(value_name = "METHOD")]
-    method: String,
-
-    /// Arguments, each one JSON value, as for `msgwire call`. Every call sends the same
-    /// params, and every answer must equal the first one.
-    #[arg(value_name = "ARG", allow_negative_numbers = true)]
-    args: Vec<String>,
+    #[command(flatten)]
+    call: CallSpec,
 
     /// Connections to open.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -45,18 +35,6 @@ pub struct BenchArgs {
     /// Make exactly this many calls, then stop.
     #[arg(long, value_name = "N")]
     calls: Option<u64>,
-
-    /// Wire dialect.
-    #[arg(long, value_name = "DIALECT", default_value = "msgpack-rpc", value_parser = parse_dialect)]
-    dialect: Dialect,
-
-    /// Per-call deadline in seconds; a call that misses it counts as failed.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    timeout: f64,
-
-    /// Send the single ARG, a JSON object, as named params.
-    #[arg(long)]
-    named: bool,
 }
 
 /// What stops the run.
@@ -81,24 +59,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         args.connections > 0 && args.in_flight > 0,
         "--connections and --in-flight must be at least 1"
     );
-    let params = params(&args.args, args.named)?;
-    let options = CallOptions::timeout(timeout(args.timeout)?);
+    let call = &args.call;
+    let params = call.params()?;
+    let options = call.options()?;
     let mut clients = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        clients.push(args.target.connect(args.dialect).await?);
+        clients.push(call.target.connect(call.dialect).await?);
     }
     let expected = clients[0]
-        .call_with(args.method.as_str(), params.clone(), options)
+        .call_with(call.method.as_str(), params.clone(), options)
         .await
-        .with_context(|| format!("the first call of {} failed", args.method))?;
+        .with_context(|| format!("the first call of {} failed", call.method))?;
     eprintln!(
         "msgwire bench: {} {} → {} · {} connections × {} in flight · {}",
-        args.target,
-        args.method,
+        call.target,
+        call.method,
         to_json(&expected),
         args.connections,
         args.in_flight,
-        args.dialect
+        call.dialect
     );
     let start = Instant::now();
     let stop = match (args.calls, args.duration) {
@@ -108,7 +87,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let bar = progress(stop, start);
     let tally = Arc::new(Tally::default());
     let job = Arc::new(Job {
-        method: args.method.clone(),
+        method: call.method.clone(),
         params,
         expected,
         options,

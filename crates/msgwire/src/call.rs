@@ -9,9 +9,10 @@ use msgwire_rpc::{CallError, CallOptions, Dialect, Value};
 use crate::json::{from_json, to_json};
 use crate::target::Target;
 
-/// Options of `msgwire call`.
+/// What `msgwire call` and `msgwire bench` both take: where, which method, which
+/// arguments, in which dialect, with which deadline.
 #[derive(Debug, Args)]
-pub struct CallArgs {
+pub struct CallSpec {
     /// The server: HOST:PORT, or unix:PATH for a Unix socket.
     #[arg(value_name = "ADDR")]
     pub target: Target,
@@ -30,8 +31,8 @@ pub struct CallArgs {
     #[arg(long, value_name = "DIALECT", default_value = "msgpack-rpc", value_parser = parse_dialect)]
     pub dialect: Dialect,
 
-    /// Give up after this many seconds: the call fails with DEADLINE_EXCEEDED and the
-    /// server is told to cancel it.
+    /// Give up on a call after this many seconds: it fails with DEADLINE_EXCEEDED and
+    /// the server is told to cancel it.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub timeout: f64,
 
@@ -40,13 +41,33 @@ pub struct CallArgs {
     pub named: bool,
 }
 
+impl CallSpec {
+    /// The params the ARGs stand for.
+    pub fn params(&self) -> anyhow::Result<Value> {
+        params(&self.args, self.named)
+    }
+
+    /// The per-call options (the deadline).
+    pub fn options(&self) -> anyhow::Result<CallOptions> {
+        Ok(CallOptions::timeout(timeout(self.timeout)?))
+    }
+}
+
+/// Options of `msgwire call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub call: CallSpec,
+}
+
 /// `msgpack-rpc`, `framed-binary` or `framed-map`.
 pub fn parse_dialect(s: &str) -> Result<Dialect, String> {
     s.parse()
+        .map_err(|e: msgwire_rpc::UnknownDialect| e.to_string())
 }
 
-/// The params the ARGs stand for.
-pub fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
+/// The params `args` stand for.
+fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
     let values = args
         .iter()
         .enumerate()
@@ -79,11 +100,12 @@ pub fn timeout(secs: f64) -> anyhow::Result<Duration> {
 
 /// Runs one call; `Ok(false)` when the server answered with an error (exit status 1).
 pub async fn run(args: CallArgs) -> anyhow::Result<bool> {
-    let params = params(&args.args, args.named)?;
-    let timeout = timeout(args.timeout)?;
+    let args = args.call;
+    let params = args.params()?;
+    let options = args.options()?;
     let client = args.target.connect(args.dialect).await?;
     let result = client
-        .call_with(args.method.as_str(), params, CallOptions::timeout(timeout))
+        .call_with(args.method.as_str(), params, options)
         .await;
     client.close();
     // Let a cancel notification (sent when the deadline passed) leave before exiting.

@@ -155,12 +155,8 @@ fn float(f: f64) -> Json {
 /// Decodes `payload` as exactly one MessagePack value (nothing left over), with the
 /// default depth and length limits; see [`msgwire_wire::decode_value`].
 pub fn decode_msgpack(payload: &[u8]) -> Result<Value, String> {
-    msgwire_wire::decode_value(
-        payload,
-        msgwire_frame::msgpack::DEFAULT_MAX_DEPTH,
-        msgwire_frame::DEFAULT_MAX_FRAME,
-    )
-    .map_err(|e| format!("not MessagePack: {e}"))
+    msgwire_wire::decode_value(payload, &msgwire_wire::Limits::default())
+        .map_err(|e| format!("not MessagePack: {e}"))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 use msgwire_rpc::Server;
 use tokio::net::TcpListener;
@@ -26,11 +27,14 @@ pub struct ServeArgs {
     unix: Option<PathBuf>,
 
     /// Largest frame (or msgpack-rpc message) accepted, in bytes; checked on the header.
-    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::DEFAULT_MAX_FRAME_LENGTH)]
+    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::DEFAULT_MAX_FRAME,
+          value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)).map(|n| n as usize))]
     max_frame: usize,
 
-    /// Deepest nesting of arrays and maps accepted.
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    /// Deepest nesting of arrays and maps in params (deeper requests are answered
+    /// INVALID_ARGUMENT), at most 512.
+    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::DEFAULT_MAX_DEPTH,
+          value_parser = clap::value_parser!(u16).range(0..=msgwire_rpc::MAX_DEPTH_LIMIT as i64).map(usize::from))]
     max_depth: usize,
 
     /// Connections served at once; more are closed as soon as they are accepted.
@@ -38,8 +42,18 @@ pub struct ServeArgs {
     max_connections: usize,
 
     /// Calls in flight per connection; more are answered RESOURCE_EXHAUSTED (8).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: u32,
+
+    /// Notifications queued per connection; more are dropped (with a rate-limited
+    /// warning).
+    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_NOTIFICATIONS)]
+    max_notifications: u32,
+
+    /// Bytes of answers queued per connection for a peer that does not read them; past
+    /// it the server stops reading that peer's requests until it reads.
+    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::config::DEFAULT_WRITE_QUEUE_BYTES)]
+    write_queue: usize,
 
     /// Seconds a connection may stay silent with no call in flight (0: forever).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
@@ -65,10 +79,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .max_depth(args.max_depth)
         .max_connections(args.max_connections)
         .max_in_flight(args.max_in_flight)
+        .max_notifications(args.max_notifications)
+        .write_queue_bytes(args.write_queue)
         .idle_timeout(seconds(args.idle_timeout))
         .first_byte_timeout(seconds(args.first_byte_timeout))
         .shutdown_grace(Duration::from_secs(args.shutdown_grace))
-        .build(msgwire_services::router());
+        .build(msgwire_services::router())
+        .context("invalid limits")?;
     let listener = TcpListener::bind(&args.rpc)
         .await
         .with_context(|| format!("cannot listen on {}", args.rpc))?;

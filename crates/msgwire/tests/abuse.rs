@@ -24,7 +24,7 @@ use std::time::Duration;
 use common::Serve;
 use msgwire_rpc::{Client, Dialect};
 use rmpv::Value;
-use server_guard::{random_value, rss_kib, status_kib, Raw, Rng};
+use server_guard::{random_value, rss_kib, status_kib, Raw, RawAnswer, Rng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -191,11 +191,15 @@ async fn attack(addr: std::net::SocketAddr, input: &BadInput) -> Verdict {
                     input.name
                 )
             });
-            if let Some(response) = dialect.decode_response(&mut buf) {
-                match response.outcome {
+            match dialect.decode_answer(&mut buf) {
+                Some(RawAnswer::Response(response)) => match response.outcome {
                     Err((code, message)) => return Verdict::Error { code, message },
                     Ok(result) => panic!("{}: answered with a result {result}", input.name),
+                },
+                Some(RawAnswer::NoCall { code, message }) => {
+                    return Verdict::Error { code, message }
                 }
+                None => {}
             }
         }
     };

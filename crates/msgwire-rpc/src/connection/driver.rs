@@ -1,32 +1,38 @@
-//! The reader half of a connection and the life of the whole: decode, dispatch,
-//! answer, and close in order (handlers aborted, waiting calls failed, writer flushed).
+//! The reader half of a connection and the life of the whole: read, decode, feed the
+//! session, start what it asks for, keep its timer, and close in order (handlers
+//! aborted, waiting calls failed, writer flushed).
 
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::BytesMut;
-use futures::future::{Fuse, FusedFuture, FutureExt};
-use msgwire_wire::{CallId, Code, Message, RpcError, WireCodec, WireError, CANCEL_METHOD};
-use rmpv::Value;
+use bytes::{BufMut, BytesMut};
+use futures::future::Either;
+use msgwire_wire::{Dialect, Frame, Message, RawValue, RpcError, WireCodec, WireError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
-use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio::time::{sleep_until, Instant};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use super::in_flight::{AbortAllOnDrop, InFlight, Slot};
-use super::{writer, ConnectionConfig, Shared};
-use crate::error::{CallError, CloseReason};
-use crate::router::{finish, poll_once, Dispatcher, RpcRequest};
-use crate::{Client, Context};
+use super::handlers::{finish, poll_once};
+use super::{now, writer, Connection, Handler, Inner, PendingCall, State};
+use crate::config::ConnectionConfig;
+use crate::error::CloseReason;
+use crate::session::{Event, IncomingCall};
 
-/// Bytes the read buffer grows by when it runs low.
+/// Bytes the read buffer starts with, and grows by between messages.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// An empty read buffer that grew past this (a large message went through) is let go,
-/// so an idle connection does not keep it.
-const KEEP_READ_CAPACITY: usize = 64 * 1024;
+/// The most one read takes in. While a large message arrives the buffer doubles up to
+/// this per read, so a stalled header costs nothing and a large message is read in few
+/// system calls; and no single read brings in more than this much to scan at once.
+const MAX_READ: usize = 256 * 1024;
+
+/// Framed messages at least this large are parsed (their body scanned) on the blocking
+/// pool, so that one peer's large message does not hold up the worker that other
+/// connections run on.
+const OFFLOAD_PARSE: usize = 256 * 1024;
 
 /// Runs one connection to its end and returns why it ended.
 ///
@@ -34,60 +40,56 @@ const KEEP_READ_CAPACITY: usize = 64 * 1024;
 /// `shutdown`, when it fires, starts a graceful close: new requests are answered
 /// UNAVAILABLE, and the connection closes once its running handlers finish.
 ///
-/// Dropping the returned future (an aborted task) aborts the handlers and the writer.
+/// Dropping the returned future (an aborted task) closes the session, which aborts the
+/// handlers, and aborts the writer.
 pub(crate) async fn drive<IO>(
     io: IO,
     prefix: &[u8],
-    shared: Arc<Shared>,
-    queue: mpsc::Receiver<Message>,
-    dispatcher: Dispatcher,
+    inner: Arc<Inner>,
+    handler: Arc<dyn Handler>,
     config: &ConnectionConfig,
     shutdown: Option<CancellationToken>,
 ) -> CloseReason
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let codec = WireCodec::builder(shared.dialect())
-        .max_frame_length(config.max_frame_length)
-        .max_depth(config.max_depth)
-        .build();
-    // However the driver ends (even dropped), `Client::closed` waiters wake up.
-    let _finished = shared.finished.clone().drop_guard();
+    let codec = config.codec(inner.dialect);
+    // However the driver ends (even dropped), `Client::closed` waiters wake up, no
+    // handler keeps running, and no caller keeps waiting.
+    let _finished = inner.finished.clone().drop_guard();
+    let _closed = CloseOnDrop(Arc::clone(&inner));
     let (read_half, write_half) = tokio::io::split(io);
-    let in_flight = InFlight::new(config.max_in_flight.max(1));
-    let writer = tokio::spawn(writer::run(
-        write_half,
-        queue,
-        codec.clone(),
-        Arc::clone(&shared),
-        Arc::clone(&in_flight),
-        config.idle_timeout,
-    ));
+    let writer = tokio::spawn(
+        writer::run(
+            write_half,
+            codec.clone(),
+            Arc::clone(&inner),
+            config.idle_timeout,
+        )
+        .in_current_span(),
+    );
     let writer_guard = AbortOnDrop(writer.abort_handle());
-    let handlers_guard = AbortAllOnDrop(Arc::clone(&in_flight));
 
-    let mut buf = BytesMut::with_capacity(READ_CHUNK.max(prefix.len()));
+    let mut buf = BytesMut::new();
     buf.extend_from_slice(prefix);
     let mut reader = Reader {
         io: read_half,
         buf,
         codec,
-        peer: Client::from_shared(Arc::clone(&shared)),
-        shared: Arc::clone(&shared),
-        in_flight,
-        dispatcher,
-        draining: false,
+        conn: Connection::new(Arc::clone(&inner)),
+        inner: Arc::clone(&inner),
+        handler,
+        max_notifications: config.max_notifications,
         notifications: None,
+        ready: Vec::new(),
+        spawned: Vec::new(),
     };
-    let reason = reader.run(config, shutdown.unwrap_or_default()).await;
+    let reason = reader.run(shutdown.unwrap_or_default()).await;
     tracing::debug!(?reason, "connection closing");
-
-    // In order: no handler keeps running, no caller keeps waiting, then the writer
-    // sends what is queued and shuts the socket.
-    drop(handlers_guard);
     drop(reader);
-    shared.close(reason.clone());
-    shared.done.cancel();
+    // In order: no handler keeps running, no caller keeps waiting (closing the session
+    // does both), then the writer sends what is queued and shuts the socket.
+    inner.close(reason.clone());
     if tokio::time::timeout(config.linger, writer).await.is_err() {
         tracing::debug!("the writer did not finish in time; dropping what is queued");
     }
@@ -105,209 +107,261 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Closes the session when dropped: its handlers are aborted, its callers answered.
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(CloseReason::Closed);
+    }
+}
+
 struct Reader<R> {
     io: ReadHalf<R>,
     buf: BytesMut,
     codec: WireCodec,
-    shared: Arc<Shared>,
-    /// The handle handlers get in their [`Context`] to call this connection's peer.
-    peer: Client,
-    in_flight: Arc<InFlight>,
-    dispatcher: Dispatcher,
-    /// A graceful shutdown has begun.
-    draining: bool,
+    inner: Arc<Inner>,
+    /// The handle handlers get to call this connection's peer.
+    conn: Connection,
+    handler: Arc<dyn Handler>,
+    max_notifications: u32,
     /// The queue to the task that runs notification handlers in order.
     notifications: Option<NotificationQueue>,
+    /// Handlers that answered at once, to be answered at the next lock.
+    ready: Vec<(IncomingCall, Result<RawValue, RpcError>)>,
+    /// Handler tasks to register at the next lock.
+    spawned: Vec<(IncomingCall, tokio::task::AbortHandle)>,
 }
 
 /// The queue of notifications waiting for their handlers, and the task that runs them
 /// (aborted when the connection ends).
 struct NotificationQueue {
-    queue: mpsc::Sender<(RpcRequest, Slot)>,
+    queue: mpsc::Sender<PendingCall>,
     _worker: AbortOnDrop,
 }
 
 impl<R: AsyncRead> Reader<R> {
-    async fn run(&mut self, config: &ConnectionConfig, shutdown: CancellationToken) -> CloseReason {
-        let stop = self.shared.stop.clone();
-        let mut stopped = pin!(stop.cancelled());
+    async fn run(&mut self, shutdown: CancellationToken) -> CloseReason {
         let mut shutting_down = pin!(shutdown.cancelled());
-        let mut drained = pin!(Fuse::terminated());
-        let far_future = Instant::now() + std::time::Duration::from_secs(86400 * 365);
-        let mut last_read = Instant::now();
-        let mut idle = pin!(sleep_until(
-            config.idle_timeout.map_or(far_future, |t| last_read + t)
-        ));
-
+        let mut draining = false;
         loop {
             // Everything already buffered first: a read may have brought many messages,
             // and the writer waits for their answers to batch them.
-            self.shared.reading.store(true, Ordering::Relaxed);
-            loop {
-                match self.codec.decode(&mut self.buf) {
-                    Ok(Some(message)) => self.on_message(message).await,
-                    Ok(None) => break,
-                    Err(error) if error.is_fatal() => {
-                        tracing::debug!(%error, "unrecoverable input; closing the connection");
-                        return CloseReason::Protocol(error.to_string());
-                    }
-                    Err(WireError::Malformed {
-                        id: Some(id),
-                        reason,
-                    }) => {
-                        let error =
-                            RpcError::invalid_argument(format!("malformed request: {reason}"));
-                        self.respond(id, Err(error)).await;
-                    }
-                    Err(error) => tracing::debug!(%error, "dropped a malformed message"),
+            self.inner.reading.store(true, Ordering::Relaxed);
+            self.read_buffered().await;
+            self.inner.reading.store(false, Ordering::Relaxed);
+            let (wants_read, timer) = {
+                let mut state = self.inner.lock();
+                if let Some(reason) = state.session.close_reason() {
+                    return reason.clone();
                 }
-            }
-            self.shared.reading.store(false, Ordering::Relaxed);
-            if self.buf.is_empty() && self.buf.capacity() > KEEP_READ_CAPACITY {
-                self.buf = BytesMut::with_capacity(READ_CHUNK);
-            } else if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            tokio::select! {
+                state.armed = state.session.poll_timeout();
+                (state.session.wants_read(), state.armed)
+            };
+            self.upkeep_buffer();
+            let wake = self.inner.wake_reader.notified();
+            let sleep = match timer {
+                Some(at) => Either::Left(tokio::time::sleep_until(at.into())),
+                None => Either::Right(std::future::pending::<()>()),
+            };
+            let mut limited = (&mut self.buf).limit(MAX_READ);
+            let woke = tokio::select! {
                 biased;
-                () = stopped.as_mut() => return CloseReason::Closed,
-                () = shutting_down.as_mut(), if !self.draining => {
-                    self.draining = true;
-                    drained.set(Arc::clone(&self.in_flight).drained().fuse());
+                () = wake => Woke::Nudged,
+                () = shutting_down.as_mut(), if !draining => Woke::Shutdown,
+                () = sleep => Woke::Timer,
+                read = self.io.read_buf(&mut limited), if wants_read => {
+                    Woke::Read(read)
                 }
-                _ = drained.as_mut(), if !drained.is_terminated() => {
-                    return CloseReason::Closed;
+            };
+            match woke {
+                Woke::Nudged => {}
+                Woke::Shutdown => {
+                    draining = true;
+                    self.with_session(|state| state.session.shutdown());
                 }
-                () = idle.as_mut(), if config.idle_timeout.is_some() => {
-                    let timeout = config.idle_timeout.unwrap_or_default();
-                    let now = Instant::now();
-                    let busy = !self.in_flight.is_empty() || self.shared.waiting() > 0;
-                    if !busy && now >= last_read + timeout {
-                        tracing::debug!("idle timeout");
-                        return CloseReason::Closed;
+                Woke::Timer => self.with_session(|state| state.session.handle_timeout(now())),
+                Woke::Read(Ok(0)) => {
+                    if self.codec.is_mid_message() {
+                        tracing::debug!("the peer closed in the middle of a message");
                     }
-                    let next = if busy { now + timeout } else { last_read + timeout };
-                    idle.as_mut().reset(next);
+                    self.with_session(|state| state.session.handle_eof());
                 }
-                read = self.io.read_buf(&mut self.buf) => match read {
-                    Ok(0) => return CloseReason::Closed,
-                    Ok(_) => last_read = Instant::now(),
-                    Err(error) => return CloseReason::Io(Arc::new(error)),
-                },
-            }
-        }
-    }
-
-    async fn on_message(&mut self, message: Message) {
-        match message {
-            Message::Request { id, method, params } => self.on_request(id, method, params).await,
-            Message::Response { id, result } => {
-                self.shared.complete(id, result.map_err(CallError::Rpc));
-            }
-            Message::Notification { method, params } if method == CANCEL_METHOD => {
-                let cancel = Message::Notification { method, params };
-                if let Some(id) = cancel.cancelled_id() {
-                    let cancelled = self.in_flight.cancel(id);
-                    tracing::debug!(id, cancelled, "cancel notification");
+                Woke::Read(Ok(_)) => self.with_session(|state| state.session.bytes_received(now())),
+                Woke::Read(Err(error)) => {
+                    self.with_session(|state| state.session.close(CloseReason::Io(Arc::new(error))))
                 }
             }
-            Message::Notification { method, params } => self.on_notification(method, params),
         }
     }
 
-    async fn on_request(&mut self, id: CallId, method: String, params: Value) {
-        if self.draining {
-            let error = RpcError::new(Code::Unavailable, "the server is shutting down");
-            self.respond(id, Err(error)).await;
-            return;
-        }
-        let Some(slot) = self.in_flight.try_reserve() else {
-            let error = RpcError::resource_exhausted(format!(
-                "too many calls in flight on this connection (the limit is {})",
-                self.in_flight.max()
-            ));
-            self.respond(id, Err(error)).await;
-            return;
-        };
-        let request = RpcRequest::call(method, params, Context::new(self.peer.clone(), Some(id)));
-        let mut call = match self.dispatcher.start(request) {
-            Ok(call) => call,
-            Err(error) => {
-                self.respond(id, Err(error)).await;
-                return;
-            }
-        };
-        // A handler that answers at once is answered here, in order, without a task.
-        if let Poll::Ready(result) = poll_once(&mut call) {
-            self.respond(id, result).await;
-            drop(slot);
-            return;
-        }
-        let out = self.shared.out.clone();
-        self.in_flight.spawn(id, slot, move |slot| async move {
-            let result = finish(call).await;
-            // The call stays in flight until its response is queued: a peer that does
-            // not read holds at most `max_in_flight` finished calls here, and a draining
-            // connection that sees no call in flight knows every response is queued.
-            if out.send(Message::Response { id, result }).await.is_err() {
-                tracing::debug!(id, "connection closed before the response was sent");
-            }
-            drop(slot);
-        });
+    /// Runs `f` on the state with the lock held, then settles.
+    fn with_session(&self, f: impl FnOnce(&mut State)) {
+        let mut state = self.inner.lock();
+        f(&mut state);
+        self.inner.settle(&mut state);
     }
 
-    /// Notifications are handled one at a time, in the order they arrived (a peer
-    /// that sends "line added" then "line removed" sees them applied in that order), by
-    /// one task per connection, started with the first notification. Each queued
-    /// notification holds an in-flight slot, so the queue is bounded by the in-flight
-    /// limit; past it, notifications are dropped (the reader never waits on its own
-    /// handlers, which may be waiting on the reader for a response).
-    fn on_notification(&mut self, method: String, params: Value) {
-        let Some(slot) = self.in_flight.try_reserve() else {
-            tracing::warn!(
-                method,
-                "dropped a notification: too many handlers in flight on this connection"
-            );
-            return;
+    /// Makes room for the next read: doubling while a large message arrives (up to
+    /// [`MAX_READ`] more per read), a small chunk otherwise; an empty buffer is let go,
+    /// so an idle connection holds none.
+    fn upkeep_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        let spare = self.buf.capacity() - self.buf.len();
+        let want = if self.codec.is_mid_message() {
+            self.buf.len().clamp(READ_CHUNK, MAX_READ)
+        } else {
+            READ_CHUNK
         };
-        let request =
-            RpcRequest::notification(method, params, Context::new(self.peer.clone(), None));
+        if spare < want / 2 {
+            self.buf.reserve(want);
+        }
+    }
+
+    /// Decodes and handles every whole message in the buffer.
+    async fn read_buffered(&mut self) {
+        loop {
+            let parsed = match self.codec.next_frame(&mut self.buf) {
+                Ok(Some(frame)) => parse(&self.codec, frame).await,
+                Ok(None) => break,
+                Err(error) => Err(error),
+            };
+            let fatal = matches!(&parsed, Err(e) if e.is_fatal());
+            let events = {
+                let inner = Arc::clone(&self.inner);
+                let mut state = inner.lock();
+                self.flush_started(&mut state);
+                state.session.handle(now(), parsed);
+                inner.settle(&mut state)
+            };
+            self.start(events);
+            if fatal {
+                break;
+            }
+        }
+        if !self.ready.is_empty() || !self.spawned.is_empty() {
+            let inner = Arc::clone(&self.inner);
+            let mut state = inner.lock();
+            self.flush_started(&mut state);
+            inner.settle(&mut state);
+        }
+    }
+
+    /// Answers the handlers that answered at once and registers the tasks of the others.
+    fn flush_started(&mut self, state: &mut State) {
+        for (call, result) in self.ready.drain(..) {
+            state.session.respond(&call, result);
+        }
+        let State {
+            session, handlers, ..
+        } = state;
+        for (call, task) in self.spawned.drain(..) {
+            handlers.register(session, call, task);
+        }
+    }
+
+    /// Starts the handlers of requests and notifications.
+    fn start(&mut self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Request {
+                    call,
+                    method,
+                    params,
+                } => self.start_call(call, method, params),
+                Event::Notification { method, params } => self.queue_notification(method, params),
+                _ => {}
+            }
+        }
+    }
+
+    fn start_call(&mut self, call: IncomingCall, method: String, params: RawValue) {
+        let mut pending = match self.handler.call(&self.conn, call.id(), method, params) {
+            Ok(pending) => pending,
+            Err(error) => return self.ready.push((call, Err(error))),
+        };
+        // A handler that answers at once is answered in order, without a task.
+        if let Poll::Ready(result) = poll_once(&mut pending) {
+            return self.ready.push((call, result));
+        }
+        let inner = Arc::clone(&self.inner);
+        let answering = call.clone();
+        let task = tokio::spawn(
+            async move {
+                let result = finish(pending).await;
+                inner.respond(&answering, result);
+            }
+            .in_current_span(),
+        );
+        self.spawned.push((call, task.abort_handle()));
+    }
+
+    /// Notifications are handled one at a time, in the order they arrived (a peer that
+    /// sends "line added" then "line removed" sees them applied in that order), by one
+    /// task per connection, started with the first notification. The session bounds
+    /// how many are queued; one for a method with no handler is not queued at all.
+    fn queue_notification(&mut self, method: String, params: RawValue) {
+        let shown = msgwire_wire::text::excerpt(&method, 64).into_owned();
+        let pending = match self.handler.notification(&self.conn, method, params) {
+            Some(Ok(pending)) => pending,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "notification refused");
+                return self.with_session(|state| state.session.notification_done());
+            }
+            None => {
+                tracing::debug!(method = %shown, "no handler for a notification");
+                return self.with_session(|state| state.session.notification_done());
+            }
+        };
+        let capacity = self.max_notifications as usize;
         let queue = self.notifications.get_or_insert_with(|| {
-            let (queue, mut queued) =
-                mpsc::channel::<(RpcRequest, Slot)>(self.in_flight.max() as usize);
-            let dispatcher = self.dispatcher.clone();
-            let worker = tokio::spawn(async move {
-                while let Some((request, slot)) = queued.recv().await {
-                    let result = match dispatcher.start(request) {
-                        Ok(call) => finish(call).await,
-                        Err(error) => Err(error),
-                    };
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "notification handler failed");
+            let (queue, mut queued) = mpsc::channel::<PendingCall>(capacity);
+            let inner = Arc::clone(&self.inner);
+            let worker = tokio::spawn(
+                async move {
+                    while let Some(pending) = queued.recv().await {
+                        if let Err(error) = finish(pending).await {
+                            tracing::debug!(%error, "notification handler failed");
+                        }
+                        inner.notification_done();
                     }
-                    drop(slot);
                 }
-            });
+                .in_current_span(),
+            );
             NotificationQueue {
                 queue,
                 _worker: AbortOnDrop(worker.abort_handle()),
             }
         });
-        if queue.queue.try_send((request, slot)).is_err() {
-            tracing::warn!("dropped a notification: the notification queue is full");
+        if queue.queue.try_send(pending).is_err() {
+            // Cannot happen while the session counts them; never wait here either way.
+            self.with_session(|state| state.session.notification_done());
         }
     }
+}
 
-    /// Queues a response from the reader itself. Waits while the queue is full (the
-    /// peer is not reading): that is the push-back that stops this connection's reads.
-    async fn respond(&mut self, id: CallId, result: Result<Value, RpcError>) {
-        let response = match self.shared.out.try_send(Message::Response { id, result }) {
-            Ok(()) | Err(TrySendError::Closed(_)) => return,
-            Err(TrySendError::Full(response)) => response,
-        };
-        tokio::select! {
-            _ = self.shared.out.send(response) => {}
-            () = self.shared.stop.cancelled() => {}
-        }
+/// Parses a frame; a large framed one on the blocking pool (msgpack-rpc was scanned as
+/// it arrived; what is left is the envelope).
+async fn parse(codec: &WireCodec, frame: Frame) -> Result<Message, WireError> {
+    if frame.len() < OFFLOAD_PARSE || codec.dialect() == Dialect::MsgpackRpc {
+        return codec.parse(frame);
     }
+    let codec = codec.clone();
+    match tokio::task::spawn_blocking(move || codec.parse(frame)).await {
+        Ok(parsed) => parsed,
+        Err(join) => Err(WireError::Io(std::io::Error::other(format!(
+            "parsing a message failed: {join}"
+        )))),
+    }
+}
+
+/// What woke the reader.
+enum Woke {
+    /// A timer moved, room opened, the session closed: look again.
+    Nudged,
+    Shutdown,
+    Timer,
+    Read(std::io::Result<usize>),
 }

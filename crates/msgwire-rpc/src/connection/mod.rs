@@ -1,238 +1,340 @@
-//! One connection, driven the same way on both ends.
-//!
-//! MessagePack-RPC is symmetric: either end may call the other. So a client and a
-//! server run the same driver; each end has a router for the calls it answers and a
-//! table of the calls it is waiting for.
+//! The tokio side of a connection: a [`Session`] behind a mutex, the two tasks that
+//! drive it, and [`Connection`], the handle that [`Client`](crate::Client) and every
+//! handler's [`Context`](crate::Context) wrap.
 //!
 //! ```text
-//!                 ┌──────────────── one connection ─────────────────────────┐
-//!  bytes in ──>   │ reader: BytesMut ─> WireCodec::decode ─> Message        │
-//!                 │   Request       ─> poll handler once: ready ─> answer,  │
-//!                 │                     else a task (in-flight table)       │
-//!                 │   Response      ─> pending table ─> oneshot ─> caller   │
-//!                 │   Notification  ─> in-order queue; "$/cancel" aborts    │
-//!                 │                                                         │
-//!  bytes out <──  │ writer task <── bounded mpsc <── handlers, callers      │
-//!                 │   encodes every queued message into one buffer,         │
-//!                 │   one write_all + flush per batch                       │
-//!                 └─────────────────────────────────────────────────────────┘
+//!                ┌────────────────────── one connection ─────────────────────────┐
+//!  bytes in ──>  │ reader (driver.rs): BytesMut ─> WireCodec ─> Session::handle   │
+//!                │   Event::Request      ─> poll the handler once: ready ─> respond│
+//!                │                          else a task, aborted on Event::Cancel │
+//!                │   Event::Notification ─> the in-order notification task        │
+//!                │   Event::Answer       ─> the caller's oneshot                  │
+//!                │   timers              ─> Session::handle_timeout                │
+//!                │                                                                │
+//!  bytes out <── │ writer (writer.rs) <── Session::poll_transmit                  │
+//!                │   encodes a batch into one buffer, one write + flush           │
+//!                └────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! Everything that can grow is bounded: the read buffer by the frame limit, the
-//! outgoing queue by its capacity (a full queue stops the reader, so a peer that does
-//! not read its answers stops being read), the handlers by the in-flight limit.
+//! The mutex is held only for session calls and table updates — never across an await,
+//! user code or encoding — and the tasks are woken with `Notify`s: the writer when
+//! something is queued, the reader when a timer moved, room opened or the session closed.
 
 mod driver;
-mod in_flight;
+mod handlers;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use msgwire_wire::{CallId, Dialect, Message};
-use rmpv::Value;
-use tokio::sync::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use msgwire_wire::{CallId, Dialect, RawValue, RpcError};
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason};
+use crate::session::{Event, IncomingCall, Session};
 
 pub(crate) use driver::drive;
+use handlers::Handlers;
 
-/// Limits and sizes for one connection.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionConfig {
-    /// Largest frame accepted or sent.
-    pub(crate) max_frame_length: usize,
-    /// Deepest nesting accepted from the peer.
-    pub(crate) max_depth: usize,
-    /// Handlers running at once on this connection.
-    pub(crate) max_in_flight: u32,
-    /// Close after this long with no bytes read and nothing in flight.
-    pub(crate) idle_timeout: Option<Duration>,
-    /// Messages the outgoing queue holds before senders wait.
-    pub(crate) write_queue: usize,
-    /// How long the writer may take to flush what is queued when the connection closes.
-    pub(crate) linger: Duration,
+/// What a caller's channel carries.
+type Answer = Result<RawValue, CallError>;
+
+/// The future that answers one call or notification from the peer.
+pub(crate) type PendingCall = BoxFuture<'static, Result<RawValue, RpcError>>;
+
+/// What a connection hands the peer's calls to (the router, behind its middleware). The
+/// connection knows nothing more of routing.
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// The future answering call `id` of `method`; nothing runs until it is polled.
+    /// An error is the answer at once.
+    fn call(
+        &self,
+        peer: &Connection,
+        id: &CallId,
+        method: String,
+        params: RawValue,
+    ) -> Result<PendingCall, RpcError>;
+
+    /// The future handling a notification, or `None` if nothing handles `method`.
+    fn notification(
+        &self,
+        peer: &Connection,
+        method: String,
+        params: RawValue,
+    ) -> Option<Result<PendingCall, RpcError>>;
 }
 
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        Self {
-            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-            max_depth: 128,
-            max_in_flight: 1024,
-            idle_timeout: None,
-            write_queue: 1024,
-            linger: Duration::from_secs(5),
-        }
-    }
+/// The clock the sessions run on: tokio's, so that tests with a paused clock drive
+/// deadlines and idle timers too.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
-/// The default largest frame: 16 MiB, the framing layer's default.
-pub const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
-
-/// The result a waiting caller receives.
-pub(crate) type Answer = Result<Value, CallError>;
-
-/// What a waiting caller's channel carries: the answer, and whether it was counted in
-/// [`Shared::resuming`] (the caller then uncounts it when it takes it).
-pub(crate) type Delivery = (Answer, bool);
-
-/// The calls this end is waiting for.
-#[derive(Debug, Default)]
-struct Pending {
-    calls: HashMap<CallId, oneshot::Sender<Delivery>>,
-    /// Once set, no call is registered any more: nobody would answer it.
-    closed: bool,
-}
-
-/// What the connection's driver, its writer and every handle to it share.
+/// What the reader, the writer and every handle share.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    /// The writer's queue.
-    pub(crate) out: mpsc::Sender<Message>,
-    pending: Mutex<Pending>,
-    next_id: AtomicU32,
+pub(crate) struct Inner {
+    dialect: Dialect,
+    state: Mutex<State>,
+    /// Something was queued for writing, or the session closed.
+    wake_writer: Notify,
+    /// A timer moved, room opened in the write queue, or the session closed.
+    wake_reader: Notify,
+    /// Room opened in the write queue (callers wait for it).
+    room: Notify,
+    /// Fired once the writer has written what was queued and shut the socket (or gave
+    /// up after the linger time), or the reader is gone.
+    finished: CancellationToken,
     /// Answers handed to callers that have not taken them yet: those callers are about
     /// to run, and often to call again (the writer waits for them to batch their calls).
     resuming: AtomicUsize,
     /// The reader is working through what it read (and may queue more answers).
-    pub(crate) reading: AtomicBool,
-    /// Asks the driver to close the connection.
-    pub(crate) stop: CancellationToken,
-    /// Fired when the connection is over and the writer should flush and finish.
-    pub(crate) done: CancellationToken,
-    /// Fired once the writer has sent what was queued and shut the socket (or gave up
-    /// after the linger time), or the driver is gone.
-    pub(crate) finished: CancellationToken,
-    reason: OnceLock<CloseReason>,
-    dialect: Dialect,
+    reading: AtomicBool,
 }
 
-impl Shared {
-    /// A new connection's shared state and the writer's end of its queue.
-    pub(crate) fn new(dialect: Dialect, write_queue: usize) -> (Self, mpsc::Receiver<Message>) {
-        let (out, rx) = mpsc::channel(write_queue.max(1));
-        let shared = Self {
-            out,
-            pending: Mutex::new(Pending::default()),
-            next_id: AtomicU32::new(1),
+/// The session and the tokio things that go with its ids.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) session: Session,
+    /// The callers of this end's calls, by id.
+    answers: HashMap<u32, oneshot::Sender<Answer>>,
+    /// The handler tasks of the peer's calls.
+    handlers: Handlers,
+    /// When the reader's timer is set to fire.
+    armed: Option<Instant>,
+}
+
+impl Inner {
+    pub(crate) fn new(dialect: Dialect, config: &ConnectionConfig) -> Arc<Self> {
+        Arc::new(Self {
+            dialect,
+            state: Mutex::new(State {
+                session: Session::new(dialect, config, now()),
+                answers: HashMap::new(),
+                handlers: Handlers::default(),
+                armed: None,
+            }),
+            wake_writer: Notify::new(),
+            wake_reader: Notify::new(),
+            room: Notify::new(),
+            finished: CancellationToken::new(),
             resuming: AtomicUsize::new(0),
             reading: AtomicBool::new(false),
-            stop: CancellationToken::new(),
-            done: CancellationToken::new(),
-            finished: CancellationToken::new(),
-            reason: OnceLock::new(),
-            dialect,
-        };
-        (shared, rx)
+        })
     }
 
-    /// A state that is closed from the start: every call fails with
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // The lock is never held across an await or user code, so a poisoned lock only
+        // means a panic elsewhere; the state itself is consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out what the session asked for that needs no task of its own (answers
+    /// to callers, aborted handlers); returns the requests and notifications for the
+    /// reader to start. Call with the lock held, after every session call.
+    pub(crate) fn settle(&self, state: &mut State) -> Vec<Event> {
+        let mut to_start = Vec::new();
+        while let Some(event) = state.session.poll_event() {
+            match event {
+                Event::Answer { id, result } => {
+                    if let Some(tx) = state.answers.remove(&id) {
+                        self.resuming.fetch_add(1, Ordering::Relaxed);
+                        if tx.send(result).is_err() {
+                            self.resuming.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Event::Cancel { call } => state.handlers.abort(&call),
+                Event::Closed { .. } => {
+                    state.handlers.abort_all();
+                    self.wake_reader.notify_one();
+                    self.room.notify_waiters();
+                }
+                Event::PeerError { .. } => {}
+                other => to_start.push(other),
+            }
+        }
+        if state.session.has_transmit() || state.session.is_closed() {
+            self.wake_writer.notify_one();
+        }
+        to_start
+    }
+
+    /// The handler of `call` finished.
+    pub(crate) fn respond(&self, call: &IncomingCall, result: Result<RawValue, RpcError>) {
+        let mut state = self.lock();
+        state.session.respond(call, result);
+        state.handlers.finished(call);
+        self.settle(&mut state);
+    }
+
+    /// A notification handler finished.
+    pub(crate) fn notification_done(&self) {
+        let mut state = self.lock();
+        state.session.notification_done();
+        self.settle(&mut state);
+    }
+
+    /// Closes the session with `reason` (if it is not closed yet).
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        state.session.close(reason);
+        self.settle(&mut state);
+    }
+}
+
+/// A handle to one connection, for calls and notifications to its peer.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl Connection {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// A connection that is closed from the start: every call fails with
     /// [`CallError::Closed`]. For contexts that belong to no connection.
-    pub(crate) fn detached(dialect: Dialect) -> Self {
-        let (shared, _rx) = Self::new(dialect, 1);
-        shared.close(CloseReason::Closed);
-        shared.done.cancel();
-        shared.finished.cancel();
-        shared
+    pub(crate) fn detached() -> Self {
+        let inner = Inner::new(Dialect::MsgpackRpc, &ConnectionConfig::client_default());
+        inner.close(CloseReason::Closed);
+        inner.finished.cancel();
+        Self { inner }
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
-        self.dialect
+        self.inner.dialect
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        // The lock is never held across an await or user code, so a poisoned lock
-        // only means a panic elsewhere; the table itself is consistent.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.lock().session.is_closed()
     }
 
-    /// Registers a call and picks its id, or fails if the connection is closed.
-    pub(crate) fn register(&self, answer: oneshot::Sender<Delivery>) -> Result<CallId, CallError> {
-        let mut pending = self.pending();
-        if pending.closed {
-            drop(pending);
-            return Err(self.close_error());
-        }
-        // Ids wrap after 2^32 calls; skip one still in use by a very slow call.
+    /// Closes the connection: calls still waiting fail with [`CallError::Closed`]; what
+    /// is queued is still written.
+    pub(crate) fn close(&self) {
+        self.inner.close(CloseReason::Closed);
+    }
+
+    /// Waits until the connection is closed and what was queued has been written.
+    pub(crate) async fn closed(&self) {
+        self.inner.finished.cancelled().await;
+    }
+
+    /// Waits until the write queue has room (or the connection closed, or `deadline`
+    /// passed), then runs `queue` with the lock held.
+    async fn when_room<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut queue: impl FnMut(&mut State) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         loop {
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if let std::collections::hash_map::Entry::Vacant(slot) = pending.calls.entry(id) {
-                slot.insert(answer);
-                return Ok(id);
-            }
-        }
-    }
-
-    /// Hands a response to the call waiting for it. A response nobody waits for (a
-    /// call that timed out, an id this end never sent) is dropped.
-    pub(crate) fn complete(&self, id: CallId, answer: Answer) {
-        let waiter = self.pending().calls.remove(&id);
-        match waiter {
-            Some(tx) => {
-                self.resuming.fetch_add(1, Ordering::Relaxed);
-                if tx.send((answer, true)).is_err() {
-                    // The caller gave up in the meantime.
-                    self.resuming.fetch_sub(1, Ordering::Relaxed);
+            let mut room = pin!(self.inner.room.notified());
+            room.as_mut().enable();
+            {
+                let mut state = self.inner.lock();
+                if state.session.has_room() || state.session.is_closed() {
+                    let queued = queue(&mut state);
+                    self.inner.settle(&mut state);
+                    return queued;
                 }
             }
-            None => tracing::debug!(id, "response for a call nobody waits for"),
+            match deadline {
+                None => room.await,
+                Some(at) => {
+                    let at = tokio::time::Instant::from_std(at);
+                    if tokio::time::timeout_at(at, room).await.is_err() {
+                        return Err(CallError::DeadlineExceeded);
+                    }
+                }
+            }
         }
     }
 
-    /// Forgets a call; returns whether it was still waiting.
-    pub(crate) fn forget(&self, id: CallId) -> bool {
-        self.pending().calls.remove(&id).is_some()
-    }
-
-    /// A caller took an answer counted in `resuming`.
-    pub(crate) fn resumed(&self) {
-        self.resuming.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// How many answered callers have not resumed yet.
-    pub(crate) fn resuming(&self) -> usize {
-        self.resuming.load(Ordering::Relaxed)
-    }
-
-    /// How many calls this end is waiting for.
-    pub(crate) fn waiting(&self) -> usize {
-        self.pending().calls.len()
-    }
-
-    /// Marks the connection closed: records why (the first reason wins), fails every
-    /// waiting call, refuses new ones.
-    pub(crate) fn close(&self, reason: CloseReason) {
-        let _ = self.reason.set(reason);
-        let calls = {
-            let mut pending = self.pending();
-            pending.closed = true;
-            std::mem::take(&mut pending.calls)
+    /// Calls `method` and waits for the answer, until `deadline` if there is one.
+    pub(crate) async fn call(
+        &self,
+        method: String,
+        params: RawValue,
+        deadline: Option<Instant>,
+    ) -> Result<RawValue, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let mut params = Some(params);
+        let id = self
+            .when_room(deadline, |state| {
+                let id = state.session.call(
+                    method.clone(),
+                    params.take().unwrap_or_default(),
+                    deadline,
+                )?;
+                if let Some(tx) = tx.take() {
+                    state.answers.insert(id, tx);
+                }
+                // The reader's timer must fire by this deadline.
+                if let Some(at) = deadline {
+                    if state.armed.is_none_or(|armed| at < armed) {
+                        self.inner.wake_reader.notify_one();
+                    }
+                }
+                Ok(id)
+            })
+            .await?;
+        let mut waiting = Waiting {
+            inner: &self.inner,
+            id,
+            done: false,
         };
-        let error = self.close_error();
-        for (_, tx) in calls {
-            let _ = tx.send((Err(error.clone()), false));
+        let answer = rx.await;
+        waiting.done = true;
+        match answer {
+            Ok(answer) => {
+                self.inner.resuming.fetch_sub(1, Ordering::Relaxed);
+                answer
+            }
+            Err(_) => Err(self.inner.lock().session.close_error()),
         }
-        self.stop.cancel();
     }
 
-    /// Records why the connection is ending, if no reason is recorded yet.
-    pub(crate) fn set_reason(&self, reason: CloseReason) {
-        let _ = self.reason.set(reason);
+    /// Queues a notification.
+    pub(crate) async fn notify(&self, method: String, params: RawValue) -> Result<(), CallError> {
+        let mut params = Some(params);
+        self.when_room(None, |state| {
+            state
+                .session
+                .notify(method.clone(), params.take().unwrap_or_default())
+        })
+        .await
     }
+}
 
-    /// Whether the connection is closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.pending().closed
-    }
+/// A call between being queued and its answer. Dropped early (the caller's future
+/// dropped, e.g. by a timeout around it), it tells the session, which sends the cancel.
+struct Waiting<'a> {
+    inner: &'a Inner,
+    id: u32,
+    done: bool,
+}
 
-    /// The error a call gets on a closed connection.
-    pub(crate) fn close_error(&self) -> CallError {
-        self.reason
-            .get()
-            .map_or(CallError::Closed, CloseReason::to_call_error)
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = self.inner.lock();
+        if state.answers.remove(&self.id).is_none() {
+            // Answered just as the caller gave up: the answer is dropped here.
+            self.inner.resuming.fetch_sub(1, Ordering::Relaxed);
+        }
+        if state.session.abandon(self.id) {
+            tracing::debug!(id = self.id, "call abandoned; sending cancel");
+        }
+        self.inner.settle(&mut state);
     }
 }

@@ -1,10 +1,10 @@
 //! The writer task: one per connection, the only code that writes to the socket.
 //!
-//! It waits for a message, then encodes every message already queued behind it into
-//! the same buffer and writes the batch with one `write_all` and one `flush`. Under
-//! load (many calls pipelined on one connection) a batch holds dozens of responses and
-//! a write system call carries all of them; with one call in flight a batch is one
-//! message and nothing waits.
+//! It takes what the session has queued, encodes the whole batch into one buffer and
+//! writes it with one `write_all` and one `flush`. Under load (many calls pipelined on
+//! one connection) a batch holds dozens of responses and a write system call carries
+//! all of them; with one call in flight a batch is one message and nothing waits.
+//! The buffer is let go whenever the writer waits, so an idle connection holds none.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -12,75 +12,59 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use msgwire_wire::{Message, RpcError, WireCodec};
+use msgwire_wire::{Message, WireCodec, WireError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
-use super::in_flight::InFlight;
-use super::Shared;
-use crate::error::{CallError, CloseReason};
+use super::Inner;
+use crate::error::CloseReason;
 
 /// A batch stops growing past this many bytes, so that one write is never held back
 /// for long and the buffer stays small.
 const MAX_BATCH: usize = 256 * 1024;
 
-/// A buffer that grew past this for a large batch is let go after its write, so an idle
-/// connection does not keep it.
-const KEEP_CAPACITY: usize = 64 * 1024;
-
-/// `write_timeout` bounds each batch's write: a peer that stops reading for that long
-/// gets its connection closed.
-///
-/// Runs until the connection is over (`shared.done`), the queue's every sender is gone,
-/// or a write fails. What is queued when `done` fires is still written.
+/// Runs until the session is closed and everything it queued is written, or a write
+/// fails. `write_timeout` bounds each batch's write: a peer that stops reading for that
+/// long gets its connection closed.
 pub(crate) async fn run<W>(
     mut io: W,
-    mut queue: mpsc::Receiver<Message>,
     codec: WireCodec,
-    shared: Arc<Shared>,
-    in_flight: Arc<InFlight>,
+    inner: Arc<Inner>,
     write_timeout: Option<Duration>,
 ) where
     W: AsyncWrite + Unpin,
 {
+    let mut batch = Vec::new();
     let mut buf = BytesMut::new();
-    let mut finishing = false;
     loop {
-        if finishing {
-            // Write what is left, then stop.
-            while let Ok(message) = queue.try_recv() {
-                encode(&codec, message, &mut buf, &shared);
+        let wake = inner.wake_writer.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let (was_full, closed) = take(&inner, &mut batch);
+        if batch.is_empty() {
+            if closed {
+                break;
             }
-            if !buf.is_empty() {
-                let _ = io.write_all(&buf).await;
-            }
-            break;
+            // Idle: keep no buffer while waiting.
+            buf = BytesMut::new();
+            wake.await;
+            continue;
         }
-        let first = tokio::select! {
-            biased;
-            message = queue.recv() => message,
-            () = shared.done.cancelled() => {
-                finishing = true;
-                continue;
-            }
-        };
-        let Some(first) = first else { break };
-        encode(&codec, first, &mut buf, &shared);
         // Gather what else is ready. Handlers that finish together each wake this task,
         // and tokio would run it right after the first of them; yielding once lets the
         // others queue their messages first, so one write carries them all. Only when
-        // more messages are coming (other calls in flight either way): with one call in
-        // flight the yield would only add latency.
-        let mut yielded = !more_coming(&shared, &in_flight);
-        while buf.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(message) => encode(&codec, message, &mut buf, &shared),
-                Err(_) if !yielded => {
-                    yielded = true;
-                    tokio::task::yield_now().await;
-                }
-                Err(_) => break,
-            }
+        // more messages are coming: with one call in flight the yield would only add
+        // latency.
+        if more_coming(&inner) {
+            tokio::task::yield_now().await;
+            take(&inner, &mut batch);
+        }
+        for message in batch.drain(..) {
+            encode(&codec, message, &mut buf, &inner);
+        }
+        if was_full {
+            // Callers and the reader waited for room; they can go on.
+            inner.room.notify_waiters();
+            inner.wake_reader.notify_one();
         }
         if buf.is_empty() {
             continue;
@@ -100,55 +84,54 @@ pub(crate) async fn run<W>(
                     ))
                 }),
         };
+        buf.clear();
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; closing the connection");
-            shared.set_reason(CloseReason::Io(Arc::new(e)));
-            shared.stop.cancel();
+            inner.close(CloseReason::Io(Arc::new(e)));
             return;
-        }
-        if buf.capacity() > KEEP_CAPACITY {
-            buf = BytesMut::new();
-        } else {
-            buf.clear();
         }
     }
     let _ = io.flush().await;
     let _ = io.shutdown().await;
 }
 
+/// Takes queued messages, up to a batch. Returns whether the queue was full before
+/// (so that those waiting for room are woken) and whether the session is closed.
+fn take(inner: &Inner, batch: &mut Vec<Message>) -> (bool, bool) {
+    let mut state = inner.lock();
+    let was_full = !state.session.has_room();
+    let mut bytes = 0;
+    while bytes < MAX_BATCH {
+        let Some(message) = state.session.poll_transmit() else {
+            break;
+        };
+        bytes += message.encoded_len_hint();
+        batch.push(message);
+    }
+    (was_full, state.session.is_closed())
+}
+
 /// Whether other messages are likely on their way: the reader is still answering what
 /// it read, this end runs handlers, waits for more than one call, or has answered
 /// callers that have not run yet (and will often call again).
-fn more_coming(shared: &Shared, in_flight: &InFlight) -> bool {
-    shared.reading.load(Ordering::Relaxed)
-        || !in_flight.is_empty()
-        || shared.resuming() > 0
-        || shared.waiting() > 1
+fn more_coming(inner: &Inner) -> bool {
+    if inner.reading.load(Ordering::Relaxed) || inner.resuming.load(Ordering::Relaxed) > 0 {
+        return true;
+    }
+    let state = inner.lock();
+    state.session.running() > 0 || state.session.waiting() > 1
 }
 
-/// Appends one message. A message that cannot be encoded (too large for the frame
-/// limit) is replaced: a response by an error response for the same id, so that the
-/// caller is answered; a request fails its caller at once; a notification is dropped.
-fn encode(codec: &WireCodec, message: Message, buf: &mut BytesMut, shared: &Shared) {
-    let Err(error) = codec.encode(&message, buf) else {
-        return;
-    };
-    tracing::warn!(%error, "cannot encode an outgoing message");
-    match message {
-        Message::Response { id, .. } => {
-            let replacement = Message::Response {
-                id,
-                result: Err(RpcError::resource_exhausted(format!(
-                    "the response cannot be sent: {error}"
-                ))),
-            };
-            if let Err(error) = codec.encode(&replacement, buf) {
-                tracing::warn!(%error, id, "cannot encode the error response either");
-            }
+/// Appends one message. One that cannot be encoded (too large for the frame limit) goes
+/// back to the session, which answers for it.
+fn encode(codec: &WireCodec, message: Message, buf: &mut BytesMut, inner: &Inner) {
+    match codec.encode(&message, buf) {
+        Ok(()) => {}
+        Err(WireError::Encode(error)) => {
+            let mut state = inner.lock();
+            state.session.encode_failed(message, error);
+            inner.settle(&mut state);
         }
-        Message::Request { id, .. } => {
-            shared.complete(id, Err(CallError::Encode(error.to_string())));
-        }
-        Message::Notification { .. } => {}
+        Err(error) => tracing::warn!(%error, "cannot encode an outgoing message"),
     }
 }

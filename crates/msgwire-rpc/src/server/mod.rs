@@ -21,7 +21,8 @@
 //!     .max_in_flight(256)
 //!     .idle_timeout(Some(Duration::from_secs(60)))
 //!     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
-//!     .build(router);
+//!     .build(router)
+//!     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7420").await?;
 //! server
 //!     .serve_tcp(listener)
@@ -36,17 +37,17 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msgwire_wire::{detect, Detected, Dialect};
-use rmpv::Value;
+use msgwire_wire::{detect, ConfigError, Detected, Dialect};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::{Layer, Service};
 
-use crate::connection::{drive, ConnectionConfig, Shared, DEFAULT_MAX_FRAME_LENGTH};
-use crate::error::{BoxError, CloseReason};
-use crate::router::{Dispatcher, LayerStack, RpcRequest, RpcService};
+use crate::builder::Builder;
+use crate::config::{ConnectionConfig, Settings};
+use crate::connection::{drive, Handler, Inner as ConnectionInner};
+use crate::dispatch::LayerStack;
+use crate::error::CloseReason;
 use crate::Router;
 
 pub use serve::{Listener, Serve, WithGracefulShutdown};
@@ -59,19 +60,52 @@ pub struct Server {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    dispatcher: Dispatcher,
+    handler: Arc<dyn Handler>,
     connection: ConnectionConfig,
     first_byte_timeout: Option<Duration>,
     shutdown_grace: Duration,
     connections: Arc<Semaphore>,
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("connection", &self.connection)
+            .field("first_byte_timeout", &self.first_byte_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// A server for `router` with the default limits.
     pub fn new(router: Router) -> Server {
-        Self::builder().build(router)
+        Self::with_config(
+            router,
+            LayerStack::default(),
+            ConnectionConfig::server_default(),
+            ServerSide::default(),
+        )
+    }
+
+    fn with_config(
+        router: Router,
+        layers: LayerStack,
+        connection: ConnectionConfig,
+        side: ServerSide,
+    ) -> Server {
+        Server {
+            inner: Arc::new(Inner {
+                handler: Arc::new(layers.wrap(router)),
+                connection,
+                first_byte_timeout: side.first_byte_timeout,
+                shutdown_grace: side.shutdown_grace,
+                connections: Arc::new(Semaphore::new(
+                    side.max_connections.min(Semaphore::MAX_PERMITS),
+                )),
+            }),
+        }
     }
 
     /// A builder with the default limits.
@@ -146,23 +180,24 @@ impl Server {
             }
         };
         tracing::debug!(%dialect, "connection dialect");
-        let (shared, queue) = Shared::new(dialect, self.inner.connection.write_queue);
-        let shared = Arc::new(shared);
+        let connection = ConnectionInner::new(dialect, &self.inner.connection);
         // Boxed: the driver's state is allocated only for connections that talk.
         let reason = Box::pin(drive(
             io,
             &prefix[..len],
-            shared,
-            queue,
-            self.inner.dispatcher.clone(),
+            connection,
+            Arc::clone(&self.inner.handler),
             &self.inner.connection,
             Some(shutdown),
         ))
         .await;
         match reason {
-            CloseReason::Closed => Ok(()),
             CloseReason::Io(error) => Err(io::Error::new(error.kind(), error.to_string())),
-            CloseReason::Protocol(text) => Err(io::Error::new(io::ErrorKind::InvalidData, text)),
+            CloseReason::Protocol(error) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                error.to_string(),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -189,8 +224,8 @@ async fn read_dialect<IO: AsyncRead + Unpin>(
         len += n;
         match detect(&prefix[..len]) {
             Detected::Dialect(dialect) => return Ok((dialect, len)),
-            Detected::Unknown => break,
             Detected::NeedMore => {}
+            _ => break,
         }
     }
     Err(io::Error::new(
@@ -217,146 +252,79 @@ async fn with_timeout<T>(
     }
 }
 
-/// A [`Server`]'s limits and middleware.
-///
-/// | field | default |
-/// |---|---|
-/// | [`max_frame_length`](Self::max_frame_length) | 16 MiB |
-/// | [`max_depth`](Self::max_depth) | 128 |
-/// | [`max_connections`](Self::max_connections) | 10 000 |
-/// | [`max_in_flight`](Self::max_in_flight) | 1024 per connection |
-/// | [`first_byte_timeout`](Self::first_byte_timeout) | 10 s |
-/// | [`idle_timeout`](Self::idle_timeout) | 300 s |
-/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s |
-/// | [`write_queue`](Self::write_queue) | 1024 messages per connection |
+/// What only a server sets: how many connections, how long a new one may stay silent,
+/// how long a graceful shutdown waits.
 #[derive(Debug)]
-pub struct ServerBuilder {
-    connection: ConnectionConfig,
+pub struct ServerSide {
     max_connections: usize,
     first_byte_timeout: Option<Duration>,
     shutdown_grace: Duration,
-    layers: LayerStack,
 }
 
-impl Default for ServerBuilder {
+impl Default for ServerSide {
     fn default() -> Self {
         Self {
-            connection: ConnectionConfig {
-                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
-                max_depth: 128,
-                max_in_flight: 1024,
-                idle_timeout: Some(Duration::from_secs(300)),
-                write_queue: 1024,
-                linger: Duration::from_secs(5),
-            },
             max_connections: 10_000,
             first_byte_timeout: Some(Duration::from_secs(10)),
             shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A [`Server`]'s limits and middleware: the settings every connection shares
+/// ([`Builder`]'s methods) and the server's own below.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_frame_length`](Builder::max_frame_length) | 16 MiB |
+/// | [`max_depth`](Builder::max_depth) | 128 |
+/// | [`max_connections`](Self::max_connections) | 10 000 |
+/// | [`max_in_flight`](Builder::max_in_flight) | 1024 per connection |
+/// | [`max_notifications`](Builder::max_notifications) | 1024 per connection |
+/// | [`first_byte_timeout`](Self::first_byte_timeout) | 10 s |
+/// | [`idle_timeout`](Builder::idle_timeout) | 300 s |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s |
+/// | [`write_queue_bytes`](Builder::write_queue_bytes) | 1 MiB per connection |
+pub type ServerBuilder = Builder<ServerSide>;
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Builder {
+            settings: Settings::with_idle_timeout(Some(Duration::from_secs(300))),
             layers: LayerStack::default(),
+            side: ServerSide::default(),
         }
     }
 }
 
 impl ServerBuilder {
-    /// Largest frame (a framed dialect's length field, or a whole msgpack-rpc message),
-    /// checked on the header before any buffer of that size exists. Over it: the
-    /// connection is closed.
-    pub fn max_frame_length(mut self, max: usize) -> Self {
-        self.connection.max_frame_length = max;
-        self
-    }
-
-    /// Deepest nesting of arrays and maps accepted.
-    pub fn max_depth(mut self, depth: usize) -> Self {
-        self.connection.max_depth = depth;
-        self
-    }
-
     /// Connections served at once; more are closed as soon as they are accepted.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// Calls handled at once on one connection. A request beyond it is answered
-    /// RESOURCE_EXHAUSTED (8) at once; nothing is queued.
-    pub fn max_in_flight(mut self, max: u32) -> Self {
-        self.connection.max_in_flight = max;
+        self.side.max_connections = max;
         self
     }
 
     /// How long a new connection may take to send its first bytes (`None`: no limit).
     pub fn first_byte_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.first_byte_timeout = timeout;
-        self
-    }
-
-    /// How long a connection may stay with no bytes read and no call in flight before it
-    /// is closed, and how long one write to a peer that does not read may take
-    /// (`None`: no limit).
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connection.idle_timeout = timeout;
+        self.side.first_byte_timeout = timeout;
         self
     }
 
     /// On graceful shutdown, how long calls in flight may take to finish before their
     /// connections are closed anyway.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
+        self.side.shutdown_grace = grace;
         self
     }
 
-    /// Responses queued per connection before handlers wait to send theirs (and the
-    /// connection's requests stop being read).
-    pub fn write_queue(mut self, capacity: usize) -> Self {
-        self.connection.write_queue = capacity;
-        self
-    }
-
-    /// Wraps the router in a tower layer: timeouts, concurrency limits, logging, or any
-    /// `Layer` over [`RpcService`]. The first layer added is the outermost, as with
-    /// `tower::ServiceBuilder` (which is itself a layer and can be passed here).
-    ///
-    /// The layer's errors become [`RpcError`](crate::RpcError)s through
-    /// [`rpc_error_from_box`](crate::rpc_error_from_box): a tower timeout is
-    /// DEADLINE_EXCEEDED, load shedding RESOURCE_EXHAUSTED, an `RpcError` itself stays
-    /// as it is, anything else is INTERNAL.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use msgwire_rpc::{Router, Server};
-    /// use tower::limit::ConcurrencyLimitLayer;
-    /// use tower::timeout::TimeoutLayer;
-    ///
-    /// let server = Server::builder()
-    ///     .layer(TimeoutLayer::new(Duration::from_secs(10)))
-    ///     .layer(ConcurrencyLimitLayer::new(64))
-    ///     .build(Router::new());
-    /// # let _ = server;
-    /// ```
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: Layer<RpcService> + Send + Sync + 'static,
-        L::Service: Service<RpcRequest, Response = Value> + Clone + Send + Sync + 'static,
-        <L::Service as Service<RpcRequest>>::Error: Into<BoxError>,
-        <L::Service as Service<RpcRequest>>::Future: Send + 'static,
-    {
-        self.layers.push(layer);
-        self
-    }
-
-    /// The server for `router`.
-    pub fn build(self, router: Router) -> Server {
-        Server {
-            inner: Arc::new(Inner {
-                dispatcher: self.layers.wrap(router),
-                connection: self.connection,
-                first_byte_timeout: self.first_byte_timeout,
-                shutdown_grace: self.shutdown_grace,
-                connections: Arc::new(Semaphore::new(
-                    self.max_connections.min(Semaphore::MAX_PERMITS),
-                )),
-            }),
-        }
+    /// The server for `router`. Fails if a setting cannot be used.
+    pub fn build(self, router: Router) -> Result<Server, ConfigError> {
+        let connection = self.settings.check()?;
+        Ok(Server::with_config(
+            router,
+            self.layers,
+            connection,
+            self.side,
+        ))
     }
 }

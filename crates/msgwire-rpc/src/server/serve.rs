@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Server;
 
@@ -22,6 +23,13 @@ pub trait Listener: Send + 'static {
     /// Waits for the next connection. Must be cancel-safe: the server drops the future
     /// when it stops accepting.
     fn accept(&mut self) -> impl Future<Output = io::Result<Self::Io>> + Send;
+
+    /// Who is at the other end of `io`, for log lines about that connection (an
+    /// address). Default: nobody can tell.
+    fn peer(io: &Self::Io) -> Option<String> {
+        let _ = io;
+        None
+    }
 }
 
 impl Listener for TcpListener {
@@ -35,6 +43,10 @@ impl Listener for TcpListener {
         }
         Ok(stream)
     }
+
+    fn peer(io: &TcpStream) -> Option<String> {
+        io.peer_addr().ok().map(|a| a.to_string())
+    }
 }
 
 #[cfg(unix)]
@@ -44,6 +56,14 @@ impl Listener for tokio::net::UnixListener {
     async fn accept(&mut self) -> io::Result<tokio::net::UnixStream> {
         let (stream, _) = tokio::net::UnixListener::accept(self).await?;
         Ok(stream)
+    }
+
+    fn peer(io: &tokio::net::UnixStream) -> Option<String> {
+        let credentials = io.peer_cred().ok()?;
+        Some(match credentials.pid() {
+            Some(pid) => format!("unix:pid {pid}"),
+            None => format!("unix:uid {}", credentials.uid()),
+        })
     }
 }
 
@@ -155,19 +175,24 @@ where
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok(io) => {
+                    let peer = L::peer(&io).unwrap_or_else(|| "?".to_owned());
                     let Ok(permit) = server.connection_permits().clone().try_acquire_owned() else {
-                        tracing::warn!("connection limit reached; closing a new connection");
+                        tracing::warn!(%peer, "connection limit reached; closing a new connection");
                         drop(io);
                         continue;
                     };
                     let server = server.clone();
                     let shutdown = shutdown.clone();
-                    connections.spawn(async move {
-                        if let Err(error) = server.serve_connection_until(io, shutdown).await {
-                            tracing::debug!(%error, "connection ended with an error");
+                    let span = tracing::info_span!("connection", %peer);
+                    connections.spawn(
+                        async move {
+                            if let Err(error) = server.serve_connection_until(io, shutdown).await {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                            drop(permit);
                         }
-                        drop(permit);
-                    });
+                        .instrument(span),
+                    );
                 }
                 Err(error) => accept_failed(&error).await,
             },

@@ -236,8 +236,37 @@ pub async fn closed_by_server(stream: &mut TcpStream) -> bool {
 
 pub fn request(id: u32, method: &str, params: Vec<Value>) -> Message {
     Message::Request {
-        id,
+        id: id.into(),
         method: method.to_owned(),
-        params: Value::Array(params),
+        params: Value::Array(params).into(),
+    }
+}
+
+/// The successful response to call `id` with `result`.
+pub fn response(id: u32, result: impl Into<Value>) -> Message {
+    Message::Response {
+        id: id.into(),
+        result: Ok(result.into().into()),
+    }
+}
+
+/// The cancel notification for call `id`.
+pub fn cancel(id: u32) -> Message {
+    Message::cancel(&id.into())
+}
+
+/// The id and error of an error response, if `message` is one.
+pub fn error_of(message: &Option<Message>) -> Option<(u32, &RpcError)> {
+    match message {
+        Some(Message::Response { id, result: Err(e) }) => Some((id.as_u32()?, e)),
+        _ => None,
+    }
+}
+
+/// The id of a response, if `message` is one.
+pub fn response_id(message: &Option<Message>) -> Option<u32> {
+    match message {
+        Some(Message::Response { id, .. }) => id.as_u32(),
+        _ => None,
     }
 }

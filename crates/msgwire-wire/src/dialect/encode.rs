@@ -1,68 +1,95 @@
 //! Writing messages: the envelope (array or map headers, kinds, ids, method names,
-//! error fields) goes straight to the buffer through `rmp`, and params and results
-//! through `rmpv::encode::write_value` by reference — nothing is cloned, no temporary
-//! `Value` tree is built. The bytes are the same as encoding the message as one
-//! `rmpv::Value` (rmpv writes every integer and length in its most compact form, and so
-//! does `rmp`); the byte-exact tests in `tests.rs` pin that.
+//! error fields) goes straight to the buffer through `rmp`, and params and results —
+//! [`RawValue`]s — as the bytes they already are: nothing is decoded, cloned or
+//! re-encoded. The bytes are the same as encoding the message as one `rmpv::Value`
+//! (rmp writes every integer and length in its most compact form, as rmpv does); the
+//! byte-exact tests in `tests.rs` pin that.
 
 use std::io::Write;
 
 use rmp::encode::{write_array_len, write_map_len, write_nil, write_sint, write_str, write_uint};
-use rmpv::Value;
 
-use super::WireError;
-use crate::{Message, RpcError};
+use super::Dialect;
+use crate::error::EncodeError;
+use crate::{CallId, Message, RawValue, RpcError, ERROR_METHOD};
 
-fn fail(e: impl std::fmt::Display) -> WireError {
-    WireError::Encode(e.to_string())
+type Written = Result<(), EncodeError>;
+
+fn value<W: Write>(w: &mut W, v: &RawValue) -> Written {
+    w.write_all(v.as_bytes()).map_err(EncodeError::from)
 }
 
-fn value<W: Write>(w: &mut W, v: &Value) -> Result<(), WireError> {
-    rmpv::encode::write_value(w, v).map_err(fail)
+fn id<W: Write>(w: &mut W, id: &CallId) -> Written {
+    id.write(w).map_err(EncodeError::from)
 }
 
-fn text<W: Write>(w: &mut W, s: &str) -> Result<(), WireError> {
-    write_str(w, s).map_err(fail)
+fn text<W: Write>(w: &mut W, s: &str) -> Written {
+    write_str(w, s).map_err(EncodeError::from)
 }
 
-fn uint<W: Write>(w: &mut W, n: u64) -> Result<(), WireError> {
-    write_uint(w, n).map(drop).map_err(fail)
+fn uint<W: Write>(w: &mut W, n: u64) -> Written {
+    write_uint(w, n).map(drop).map_err(EncodeError::from)
 }
 
 /// An `i64` as rmpv writes `Value::from(n)`: non-negative as unsigned, negative signed.
-fn int<W: Write>(w: &mut W, n: i64) -> Result<(), WireError> {
+fn int<W: Write>(w: &mut W, n: i64) -> Written {
     match u64::try_from(n) {
         Ok(n) => uint(w, n),
-        Err(_) => write_sint(w, n).map(drop).map_err(fail),
+        Err(_) => write_sint(w, n).map(drop).map_err(EncodeError::from),
     }
 }
 
-fn array<W: Write>(w: &mut W, len: u32) -> Result<(), WireError> {
-    write_array_len(w, len).map(drop).map_err(fail)
+fn array<W: Write>(w: &mut W, len: u32) -> Written {
+    write_array_len(w, len).map(drop).map_err(EncodeError::from)
 }
 
-fn map<W: Write>(w: &mut W, len: u32) -> Result<(), WireError> {
-    write_map_len(w, len).map(drop).map_err(fail)
+fn map<W: Write>(w: &mut W, len: u32) -> Written {
+    write_map_len(w, len).map(drop).map_err(EncodeError::from)
 }
 
-fn nil<W: Write>(w: &mut W) -> Result<(), WireError> {
-    write_nil(w).map_err(fail)
+fn nil<W: Write>(w: &mut W) -> Written {
+    write_nil(w).map_err(EncodeError::from)
+}
+
+/// Writes what follows the length prefix (msgpack-rpc has none): the whole message.
+pub(crate) fn encode_body<W: Write>(dialect: Dialect, w: &mut W, message: &Message) -> Written {
+    match dialect {
+        Dialect::MsgpackRpc => msgpack_rpc(w, message),
+        Dialect::FramedBinary => {
+            let (kind, id) = framed_binary_head(message)?;
+            w.write_all(&[kind])?;
+            w.write_all(&id.to_be_bytes())?;
+            framed_binary_body(w, message)
+        }
+        Dialect::FramedMap => framed_map(w, message),
+    }
+}
+
+/// `[code, message]`: how msgpack-rpc and framed-binary carry [`Message::Error`].
+fn error_params<W: Write>(w: &mut W, e: &RpcError) -> Written {
+    array(w, 2)?;
+    int(w, e.code.as_i64())?;
+    text(w, &e.message)
 }
 
 /// `[0, id, method, params]`, `[1, id, error, result]` or `[2, method, params]`.
-pub(super) fn msgpack_rpc<W: Write>(w: &mut W, message: &Message) -> Result<(), WireError> {
+fn msgpack_rpc<W: Write>(w: &mut W, message: &Message) -> Written {
     match message {
-        Message::Request { id, method, params } => {
+        Message::Request {
+            id: i,
+            method,
+            params,
+        } => {
             array(w, 4)?;
             uint(w, 0)?;
-            uint(w, u64::from(*id))?;
+            id(w, i)?;
             text(w, method)?;
             value(w, params)
         }
-        Message::Response { id, result } => {
+        Message::Response { id: i, result } => {
             array(w, 4)?;
             uint(w, 1)?;
-            uint(w, u64::from(*id))?;
+            id(w, i)?;
             match result {
                 Ok(v) => {
                     nil(w)?;
@@ -82,23 +109,37 @@ pub(super) fn msgpack_rpc<W: Write>(w: &mut W, message: &Message) -> Result<(), 
             text(w, method)?;
             value(w, params)
         }
+        Message::Error { error } => {
+            array(w, 3)?;
+            uint(w, 2)?;
+            text(w, ERROR_METHOD)?;
+            error_params(w, error)
+        }
     }
 }
 
 /// The type byte and the id of a framed-binary message.
-pub(super) fn framed_binary_head(message: &Message) -> (u8, u32) {
-    match message {
-        Message::Request { id, .. } => (1, *id),
-        Message::Response { id, .. } => (2, *id),
-        Message::Notification { .. } => (3, 0),
-    }
+fn framed_binary_head(message: &Message) -> Result<(u8, u32), EncodeError> {
+    let u32_id = |id: &CallId| id.as_u32().ok_or_else(|| EncodeError::IdNotU32(id.clone()));
+    Ok(match message {
+        Message::Request { id, .. } => (1, u32_id(id)?),
+        Message::Response { id, .. } => (2, u32_id(id)?),
+        Message::Notification { .. } | Message::Error { .. } => (3, 0),
+    })
 }
 
 /// The framed-binary body: `{"method", "params"}`, `{"result"}` or `{"error", "code"}`.
-pub(super) fn framed_binary_body<W: Write>(w: &mut W, message: &Message) -> Result<(), WireError> {
+fn framed_binary_body<W: Write>(w: &mut W, message: &Message) -> Written {
     match message {
         Message::Request { method, params, .. } | Message::Notification { method, params } => {
             method_params(w, method, params, 2)
+        }
+        Message::Error { error } => {
+            map(w, 2)?;
+            text(w, "method")?;
+            text(w, ERROR_METHOD)?;
+            text(w, "params")?;
+            error_params(w, error)
         }
         Message::Response { result: Ok(v), .. } => {
             map(w, 1)?;
@@ -117,14 +158,27 @@ pub(super) fn framed_binary_body<W: Write>(w: &mut W, message: &Message) -> Resu
 
 /// The framed-map body: `{"method", "params", "id"}`, `{"result", "error", "id"}` or
 /// `{"method", "params"}`.
-pub(super) fn framed_map<W: Write>(w: &mut W, message: &Message) -> Result<(), WireError> {
+fn framed_map<W: Write>(w: &mut W, message: &Message) -> Written {
     match message {
-        Message::Request { id, method, params } => {
+        Message::Request {
+            id: i,
+            method,
+            params,
+        } => {
             method_params(w, method, params, 3)?;
             text(w, "id")?;
-            uint(w, u64::from(*id))
+            id(w, i)
         }
-        Message::Response { id, result } => {
+        Message::Error { error } => {
+            map(w, 3)?;
+            text(w, "result")?;
+            nil(w)?;
+            text(w, "error")?;
+            error_map(w, error)?;
+            text(w, "id")?;
+            nil(w)
+        }
+        Message::Response { id: i, result } => {
             map(w, 3)?;
             text(w, "result")?;
             match result {
@@ -140,19 +194,14 @@ pub(super) fn framed_map<W: Write>(w: &mut W, message: &Message) -> Result<(), W
                 }
             }
             text(w, "id")?;
-            uint(w, u64::from(*id))
+            id(w, i)
         }
         Message::Notification { method, params } => method_params(w, method, params, 2),
     }
 }
 
 /// A map of `len` entries that starts with `"method"` and `"params"`.
-fn method_params<W: Write>(
-    w: &mut W,
-    method: &str,
-    params: &Value,
-    len: u32,
-) -> Result<(), WireError> {
+fn method_params<W: Write>(w: &mut W, method: &str, params: &RawValue, len: u32) -> Written {
     map(w, len)?;
     text(w, "method")?;
     text(w, method)?;
@@ -161,7 +210,7 @@ fn method_params<W: Write>(
 }
 
 /// `{"code", "message", "data"?}`.
-fn error_map<W: Write>(w: &mut W, e: &RpcError) -> Result<(), WireError> {
+fn error_map<W: Write>(w: &mut W, e: &RpcError) -> Written {
     map(w, if e.data.is_some() { 3 } else { 2 })?;
     text(w, "code")?;
     int(w, e.code.as_i64())?;

@@ -119,6 +119,24 @@ pub struct RawResponse {
     pub outcome: Result<Value, (i64, String)>,
 }
 
+/// What a server may send a raw client: a response, or an error that belongs to no call
+/// (docs/PROTOCOL.md section 7: framed-map's `"id": nil` response; the `"$/error"`
+/// notification of msgpack-rpc and framed-binary).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawAnswer {
+    Response(RawResponse),
+    NoCall { code: i64, message: String },
+}
+
+/// `[code, message]`, the params of a `"$/error"` notification.
+fn code_and_message(params: &Value) -> (i64, String) {
+    let pair = params.as_array().expect("$/error params are an array");
+    (
+        pair[0].as_i64().expect("an integer code"),
+        pair[1].as_str().expect("a str message").to_owned(),
+    )
+}
+
 fn pack(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     rmpv::encode::write_value(&mut out, value).expect("encode into a Vec");
@@ -169,6 +187,15 @@ impl Raw {
     /// Takes the next whole response off the front of `buf`; `None` if more bytes are
     /// needed. Panics on anything that is not a well-formed response.
     pub fn decode_response(self, buf: &mut Vec<u8>) -> Option<RawResponse> {
+        match self.decode_answer(buf)? {
+            RawAnswer::Response(response) => Some(response),
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    /// Takes the next whole response or error for no call off the front of `buf`;
+    /// `None` if more bytes are needed. Panics on anything else.
+    pub fn decode_answer(self, buf: &mut Vec<u8>) -> Option<RawAnswer> {
         match self {
             Raw::MsgpackRpc => {
                 let mut cursor = &buf[..];
@@ -187,6 +214,12 @@ impl Raw {
                 let Value::Array(items) = value else {
                     panic!("not a msgpack-rpc message: {value}");
                 };
+                if let [kind, method, params] = &items[..] {
+                    assert_eq!(kind.as_u64(), Some(2), "not a notification");
+                    assert_eq!(method.as_str(), Some("$/error"), "not an error");
+                    let (code, message) = code_and_message(params);
+                    return Some(RawAnswer::NoCall { code, message });
+                }
                 let [kind, id, error, result]: [Value; 4] = items
                     .try_into()
                     .unwrap_or_else(|items| panic!("not a response: {items:?}"));
@@ -200,10 +233,10 @@ impl Raw {
                     )),
                     other => panic!("unexpected error shape: {other}"),
                 };
-                Some(RawResponse {
+                Some(RawAnswer::Response(RawResponse {
                     id: id.expect("a u32 id"),
                     outcome,
-                })
+                }))
             }
             Raw::FramedBinary | Raw::FramedMap => {
                 let head: [u8; 4] = buf.get(..4)?.try_into().ok()?;
@@ -213,9 +246,12 @@ impl Raw {
                 }
                 let frame: Vec<u8> = buf.drain(..4 + length).skip(4).collect();
                 let (id, body) = if self == Raw::FramedBinary {
-                    assert_eq!(frame[0], 2, "framed-binary type is not a response");
+                    assert!(
+                        matches!(frame[0], 2 | 3),
+                        "framed-binary type is not an answer"
+                    );
                     let id = u32::from_be_bytes(frame[1..5].try_into().expect("4 bytes"));
-                    (Some(id), &frame[5..])
+                    (Some(id).filter(|_| frame[0] == 2), &frame[5..])
                 } else {
                     (None, &frame[..])
                 };
@@ -231,8 +267,17 @@ impl Raw {
                         .find(|(k, _)| k.as_str() == Some(name))
                         .map(|(_, v)| v.clone())
                 };
+                if self == Raw::FramedBinary && id.is_none() {
+                    assert_eq!(
+                        field("method").as_ref().and_then(Value::as_str),
+                        Some("$/error")
+                    );
+                    let (code, message) = code_and_message(&field("params").expect("params"));
+                    return Some(RawAnswer::NoCall { code, message });
+                }
+                let no_call = self == Raw::FramedMap && field("id").is_some_and(|id| id.is_nil());
                 let id = id.unwrap_or_else(|| {
-                    let id = field("id").and_then(|id| id.as_u64()).expect("an id");
+                    let id = field("id").and_then(|id| id.as_u64()).unwrap_or_default();
                     u32::try_from(id).expect("a u32 id")
                 });
                 let outcome = match field("error") {
@@ -257,7 +302,11 @@ impl Raw {
                     )),
                     Some(other) => panic!("unexpected error shape: {other}"),
                 };
-                Some(RawResponse { id, outcome })
+                if no_call {
+                    let (code, message) = outcome.expect_err("an error for no call");
+                    return Some(RawAnswer::NoCall { code, message });
+                }
+                Some(RawAnswer::Response(RawResponse { id, outcome }))
             }
         }
     }
