@@ -24,7 +24,10 @@
 //!   before anything is allocated: at most 16 hex digits (leading zeros included) and a
 //!   value of at most `max_chunk_length` (default [`DEFAULT_MAX_FRAME`]), else
 //!   [`Error::TooLong`] (with `length: u64::MAX` for more than 16 digits). Only then is
-//!   room reserved for the data.
+//!   room reserved for the data, and only [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD)
+//!   beyond the buffered bytes at first; the buffer doubles as the data comes in (see
+//!   [`buffer`](crate::buffer)). A size whose data and CRLF the machine cannot hold
+//!   (possible with `max_chunk_length(usize::MAX)`) is [`Error::TooLong`] too.
 //! * Chunk extensions (`;name=value`, RFC 9112 7.1.1) are skipped, not interpreted, up to
 //!   `max_extension_length` bytes per size line (default 4 KiB) —
 //!   [`ChunkedError::ExtensionTooLong`] over it. Whitespace is allowed between the size
@@ -85,7 +88,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// The most hex digits a chunk size may have (a `u64`).
 pub const MAX_SIZE_DIGITS: u8 = 16;
@@ -268,24 +272,28 @@ impl Chunked {
         if size == 0 {
             return Ok(State::Trailer { len: 0 });
         }
-        // `size` was checked against `max_chunk` (a usize) digit by digit.
-        let size = usize::try_from(size).map_err(|_| Error::TooLong {
-            length: size,
-            max: self.max_chunk as u64,
-        })?;
+        // `size` was checked against `max_chunk` (a usize) digit by digit; but with a
+        // limit near usize::MAX the data and its CRLF may still not fit one.
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|size| size.checked_add(2).is_some())
+            .ok_or(Error::TooLong {
+                length: size,
+                max: self.max_chunk as u64,
+            })?;
         Ok(State::Body { size })
     }
 
     /// Counts one more byte of the trailer section against its limit.
     fn trailer_byte(&self, len: usize) -> Result<usize> {
-        let len = len + 1;
-        if len > self.max_trailers {
+        // len + 1 > max, without overflowing when max is usize::MAX.
+        if len >= self.max_trailers {
             return Err(ChunkedError::TrailersTooLong {
                 max: self.max_trailers,
             }
             .into());
         }
-        Ok(len)
+        Ok(len + 1)
     }
 
     /// Takes one byte of a size line or of the trailer section (any state but `Body`).
@@ -415,7 +423,8 @@ impl Chunked {
         size: usize,
     ) -> Result<Option<B::Frame>> {
         let have = buf.len();
-        let whole = size.saturating_add(2);
+        // size + 2 was checked not to overflow in `size_line_end`.
+        let whole = size + 2;
         if have > size {
             // The CR (and LF, if it arrived) after the data: check them as they arrive.
             let bytes = buf.bytes();
@@ -427,7 +436,6 @@ impl Chunked {
             }
         }
         if have < whole {
-            buf.reserve(whole - have);
             return Ok(None);
         }
         let frame = buf.split_frame(size);
@@ -454,10 +462,12 @@ impl Framing for Chunked {
             buf.advance(consumed);
             self.consumed += consumed as u64;
             result?;
-            if !matches!(self.state, State::Body { .. }) {
+            let State::Body { size } = self.state else {
                 // Every buffered byte was a line byte: need more.
                 return Ok(None);
-            }
+            };
+            // A size line within the limit: room toward the data and its CRLF, capped.
+            reserve_toward(buf, size + 2);
         }
     }
 
@@ -579,6 +589,7 @@ mod tests {
 
     use super::*;
     use crate::buffer::{BufferPool, PooledBuffer, RingBuffer};
+    use crate::test_support::assert_waits_with_capped_room;
 
     /// Every frame until `None` or an error, the whole input in one buffer.
     fn decode_all(framing: &mut Chunked, wire: &[u8]) -> Result<Vec<Vec<u8>>> {
@@ -750,6 +761,28 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn unbounded_limit_huge_sizes_are_too_long_or_truncated_never_a_panic() {
+        let unbounded = || Chunked::builder().max_chunk_length(usize::MAX).build();
+        // 2^64 - 1: its data and CRLF do not fit a usize.
+        assert!(matches!(
+            decode_all(&mut unbounded(), b"ffffffffffffffff\r\n"),
+            Err(Error::TooLong {
+                length: u64::MAX,
+                ..
+            })
+        ));
+        // 2^63 - 1: representable; the reservation is capped, EOF is truncation.
+        assert_waits_with_capped_room(&mut unbounded(), b"7fffffffffffffff\r\nabc");
+        // Trailers and extensions at usize::MAX limits count without overflow.
+        let mut f = Chunked::builder()
+            .max_extension_length(usize::MAX)
+            .max_trailer_length(usize::MAX)
+            .build();
+        assert!(decode_all(&mut f, b"1;x\r\na\r\n0\r\nA: b\r\n\r\n").is_ok());
+        assert_eq!(f.bodies_completed(), 1);
     }
 
     #[test]

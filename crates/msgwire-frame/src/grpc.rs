@@ -19,7 +19,9 @@
 //! * `max_message_length` — the limit on the payload (default 16 MiB; gRPC
 //!   implementations usually receive at most 4 MiB). It is checked as soon as the prefix
 //!   is in, before any byte of the payload is buffered or reserved. Over it the decoder
-//!   fails with [`Error::TooLong`]. Every error is fatal.
+//!   fails with [`Error::TooLong`]. Within it, room is reserved as the payload arrives:
+//!   at most [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD) beyond the buffered bytes
+//!   on the prefix, then the buffer doubles as bytes come in. Every error is fatal.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -55,7 +57,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// Bytes before the payload: the flag and the u32 length.
 pub const PREFIX_LEN: usize = 5;
@@ -156,16 +159,17 @@ impl GrpcPrefixed {
                 max: self.max as u64,
             });
         }
-        // length <= max, a usize; PREFIX_LEN + length <= 5 + u32::MAX fits a u64 and, as
-        // length fits a usize, overflows a usize only on 32-bit targets: refuse there.
-        let length = length as usize;
-        let Some(frame) = length.checked_add(PREFIX_LEN) else {
-            return Err(Error::TooLong {
-                length: length as u64,
+        // length <= max, a usize; PREFIX_LEN + length overflows a usize only on 32-bit
+        // targets with a limit near usize::MAX: refuse there.
+        let frame = usize::try_from(length)
+            .ok()
+            .and_then(|length| length.checked_add(PREFIX_LEN))
+            .ok_or(Error::TooLong {
+                length: u64::from(length),
                 max: self.max as u64,
-            });
-        };
-        buf.reserve(frame.saturating_sub(buf.len()));
+            })?;
+        reserve_toward(buf, frame);
+        let length = frame - PREFIX_LEN;
         Ok(Some(State::Data { compressed, length }))
     }
 }
@@ -263,7 +267,7 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-    use crate::test_support::decode_frames as decode_all;
+    use crate::test_support::{assert_waits_with_capped_room, decode_frames as decode_all};
 
     #[test]
     fn decodes_flag_and_payload() {
@@ -340,6 +344,14 @@ mod tests {
         ));
         let got = decode_all(&mut f, b"\x01\x00\x00\x00\x0aabcdefghij");
         assert_eq!(&got[0].as_ref().unwrap().payload[..], b"abcdefghij");
+    }
+
+    #[test]
+    fn unbounded_limit_4_gib_prefix_reserves_little_and_is_truncated_at_eof() {
+        let mut f = GrpcPrefixed::builder()
+            .max_message_length(usize::MAX)
+            .build();
+        assert_waits_with_capped_room(&mut f, b"\x01\xff\xff\xff\xff");
     }
 
     #[test]

@@ -23,7 +23,14 @@
 //!   length field (`value + adjustment`), not the header** — as tokio-util's
 //!   `LengthDelimitedCodec` does. (Netty counts the whole frame, header included; to get
 //!   Netty's number, add `offset + width`.) The limit is checked as soon as the header
-//!   is in, before any byte of the body is buffered or any buffer is reserved for it;
+//!   is in, before any byte of the body is buffered or any buffer is reserved for it.
+//!   Within the limit, room is reserved as the body arrives, not all at once: at most
+//!   [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD) (32 KiB) beyond the buffered bytes
+//!   at first, doubling as the body comes in (see [`buffer`](crate::buffer)), so a
+//!   peer that sends a 16 MiB header and stalls pins 32 KiB, not 16 MiB. A length the
+//!   machine cannot represent (`offset + width + value + adjustment` past `usize::MAX`,
+//!   possible with `max_frame_length(usize::MAX)` and an 8-byte field) is
+//!   [`Error::TooLong`], never an overflow;
 //! * over the limit, by default the decoder fails with [`Error::TooLong`] and the
 //!   stream is dead (close the connection). With
 //!   [`discard_oversized`](LengthPrefixedBuilder::discard_oversized) it instead skips
@@ -68,7 +75,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// Errors only the length-field framing raises.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -230,12 +238,20 @@ impl LengthPrefixed {
             }
             .into());
         }
+        // Past u64::MAX (a field near 2^64 plus a positive adjustment): over any limit.
         let body = u64::try_from(body).unwrap_or(u64::MAX);
         if body > self.max as u64 {
             return Ok(Some(Head::OverLimit(body)));
         }
-        // body <= max, which is a usize: no overflow below.
-        let frame = self.header_len() + body as usize;
+        // Within the limit, but the whole frame may still not be a usize (limit
+        // usize::MAX, an 8-byte field): a frame this machine cannot hold.
+        let frame = usize::try_from(body)
+            .ok()
+            .and_then(|body| self.header_len().checked_add(body))
+            .ok_or(Error::TooLong {
+                length: body,
+                max: self.max as u64,
+            })?;
         if frame < self.strip {
             return Err(LengthError::ShorterThanStrip {
                 frame: frame as u64,
@@ -260,18 +276,16 @@ impl LengthPrefixed {
         if !self.discard {
             return Err(Error::TooLong { length: body, max });
         }
-        let header = self.header_len() as u64;
+        // The whole frame's length, for the report; u64::MAX if it is past that.
+        let length = body.saturating_add(self.header_len() as u64);
         buf.advance(self.header_len());
         self.state = State::Discard {
             remaining: body,
-            length: body + header,
+            length,
             report_at_end: !self.fail_fast,
         };
         if self.fail_fast {
-            return Err(Error::Discarded {
-                length: body + header,
-                max,
-            });
+            return Err(Error::Discarded { length, max });
         }
         Ok(None)
     }
@@ -361,7 +375,7 @@ impl Framing for LengthPrefixed {
                         return Ok(Some(buf.split_frame_after(self.strip, frame - self.strip)));
                     }
                     Some(frame) => {
-                        buf.reserve(frame - buf.len());
+                        reserve_toward(buf, frame);
                         self.state = State::Data(frame);
                         return Ok(None);
                     }
@@ -506,12 +520,15 @@ impl LengthPrefixedBuilder {
         if !matches!(self.width, 1 | 2 | 3 | 4 | 8) {
             return Err(LengthError::Config("length field width must be 1, 2, 3, 4 or 8").into());
         }
+        let Some(header_len) = self.offset.checked_add(self.width) else {
+            return Err(LengthError::Config("length field offset + width overflows usize").into());
+        };
         Ok(LengthPrefixed {
             offset: self.offset,
             width: self.width,
             endian: self.endian,
             adjustment: self.adjustment,
-            strip: self.strip.unwrap_or(self.offset + self.width),
+            strip: self.strip.unwrap_or(header_len),
             max: self.max,
             fail_fast: self.fail_fast,
             discard: self.discard,
@@ -526,7 +543,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::test_support::decode_all;
+    use crate::test_support::{assert_waits_with_capped_room, decode_all};
 
     #[test]
     fn default_is_u32_big_endian_stripped() {
@@ -701,17 +718,94 @@ mod tests {
 
     #[test]
     fn eight_byte_field_with_top_bit_set_is_too_long_not_overflow() {
+        // Also with no limit at all: `8 + u64::MAX` (or plus an adjustment) is past
+        // usize::MAX, so too long rather than an overflow.
+        for (max, adjustment) in [(DEFAULT_MAX_FRAME, 0), (usize::MAX, 0), (usize::MAX, 1)] {
+            let mut f = LengthPrefixed::builder()
+                .length_field_width(8)
+                .length_adjustment(adjustment)
+                .max_frame_length(max)
+                .build()
+                .unwrap();
+            let mut buf = BytesMut::from(&[0xff; 8][..]);
+            assert!(
+                matches!(
+                    f.decode(&mut buf),
+                    Err(Error::TooLong {
+                        length: u64::MAX,
+                        ..
+                    })
+                ),
+                "max {max}, adjustment {adjustment}"
+            );
+            assert!(matches!(
+                f.parse_frame(&[0xff; 8]),
+                Err(Error::TooLong { .. })
+            ));
+        }
+        // Just representable: no overflow, and only a capped reservation.
         let mut f = LengthPrefixed::builder()
             .length_field_width(8)
+            .max_frame_length(usize::MAX)
+            .build()
+            .unwrap();
+        assert_waits_with_capped_room(&mut f, &(u64::MAX - 8).to_be_bytes());
+    }
+
+    #[test]
+    fn discarding_a_frame_of_u64_max_bytes_reports_without_overflow() {
+        let mut f = LengthPrefixed::builder()
+            .length_field_width(8)
+            .max_frame_length(3)
+            .discard_oversized(true)
             .build()
             .unwrap();
         let mut buf = BytesMut::from(&[0xff; 8][..]);
         assert!(matches!(
             f.decode(&mut buf),
-            Err(Error::TooLong {
+            Err(Error::Discarded {
                 length: u64::MAX,
-                ..
+                max: 3
             })
+        ));
+    }
+
+    #[test]
+    fn header_within_the_limit_reserves_a_capped_amount_then_grows_with_the_body() {
+        let ahead = crate::buffer::RESERVE_AHEAD;
+        let body = 1usize << 20;
+        let mut f = LengthPrefixed::new();
+        let mut buf = BytesMut::from(&(body as u32).to_be_bytes()[..]);
+        assert!(f.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() >= 4 + ahead);
+        assert!(buf.capacity() < 2 * ahead, "reserved {}", buf.capacity());
+        let payload: Vec<u8> = (0..body).map(|i| i as u8).collect();
+        let mut frame = None;
+        for piece in payload.chunks(1000) {
+            assert!(frame.is_none());
+            buf.extend_from_slice(piece);
+            frame = f.decode(&mut buf).unwrap();
+            if frame.is_none() {
+                // Never much more than twice what arrived.
+                let bound = 2 * buf.len().max(ahead) + 4 + ahead;
+                assert!(
+                    buf.capacity() <= bound,
+                    "{} of {}",
+                    buf.capacity(),
+                    buf.len()
+                );
+            }
+        }
+        assert_eq!(&frame.unwrap()[..], &payload[..]);
+    }
+
+    #[test]
+    fn offset_plus_width_past_usize_is_a_config_error() {
+        assert!(matches!(
+            LengthPrefixed::builder()
+                .length_field_offset(usize::MAX)
+                .build(),
+            Err(Error::Length(LengthError::Config(_)))
         ));
     }
 

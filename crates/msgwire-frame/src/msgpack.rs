@@ -91,7 +91,8 @@ use std::ops::Range;
 
 use bytes::BytesMut;
 
-use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// The default nesting limit: 128 arrays/maps inside each other.
 pub const DEFAULT_MAX_DEPTH: usize = 128;
@@ -243,6 +244,14 @@ impl MsgpackScanner {
         Scan::Complete(pos)
     }
 
+    /// `max_frame_length` as the scanner compares with it: at most `u64::MAX - 1`, so
+    /// that a length sum that saturated at `u64::MAX` (a value no machine could hold,
+    /// announced under `max_frame_length(usize::MAX)`) is always over it.
+    #[inline(always)]
+    fn limit(&self) -> u64 {
+        (self.max as u64).min(u64::MAX - 1)
+    }
+
     fn too_long(&mut self, length: u64) -> Error {
         self.reset();
         Error::TooLong {
@@ -273,7 +282,7 @@ impl MsgpackScanner {
         }
         let mut pending = self.pending;
         let mut top = self.top;
-        let max = self.max as u64;
+        let max = self.limit();
         if pending == 0 {
             // Complete once the last payload arrived.
             return Ok(self.complete(pos));
@@ -514,9 +523,10 @@ impl MsgpackScanner {
         if depth >= self.deepest {
             self.deepest = depth + 1;
         }
-        let pending = pending - 1 + n;
+        // Saturating: a sum past u64::MAX ends at u64::MAX, which `limit` excludes.
+        let pending = (pending - 1).saturating_add(n);
         let least = (after as u64).saturating_add(pending);
-        if least > self.max as u64 {
+        if least > self.limit() {
             return Err(self.too_long(least));
         }
         let top = top - 1;
@@ -666,9 +676,8 @@ impl SelfDelimited {
             Ok((consumed, min_len)) => {
                 buf.advance(consumed);
                 // As in `decode`: min_len was checked against the limit.
-                let have = buf.len();
-                if min_len > have + 1 {
-                    buf.reserve(min_len - have);
+                if min_len > buf.len() + 1 {
+                    reserve_toward(buf, min_len);
                 }
                 Ok(count)
             }
@@ -687,10 +696,10 @@ impl Framing for SelfDelimited {
         match self.scanner.scan(buf.bytes())? {
             Scan::Complete(n) => Ok(Some(buf.split_frame(n))),
             Scan::Incomplete { min_len } => {
-                // min_len was checked against the limit before it was returned.
-                let have = buf.len();
-                if min_len > have + 1 {
-                    buf.reserve(min_len - have);
+                // min_len was checked against the limit before it was returned; the
+                // reservation toward it is capped (see `crate::buffer`).
+                if min_len > buf.len() + 1 {
+                    reserve_toward(buf, min_len);
                 }
                 Ok(None)
             }
@@ -1127,6 +1136,22 @@ mod tests {
             huge.scan(&[0xdd, 0xff, 0xff, 0xff, 0xff]).unwrap(),
             Scan::Incomplete { min_len: 6 }
         );
+    }
+
+    #[test]
+    fn unbounded_limit_4_gib_headers_reserve_little_and_are_truncated_at_eof() {
+        for header in [
+            &[0xdb, 0xff, 0xff, 0xff, 0xff][..], // str32
+            &[0xc6, 0xff, 0xff, 0xff, 0xff],     // bin32
+            &[0xc9, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff], // array32: 4 billion elements
+            &[0xdf, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let mut framing = SelfDelimited::builder()
+                .max_frame_length(usize::MAX)
+                .build();
+            crate::test_support::assert_waits_with_capped_room(&mut framing, header);
+        }
     }
 
     #[test]

@@ -38,3 +38,27 @@ where
         .map(|r| r.map(|f| f.as_ref().to_vec()))
         .collect()
 }
+
+/// Feeds `header` (a frame header announcing more than it brings, within the limit) to
+/// `framing`: it must wait for more bytes, having reserved no more than the capped
+/// first reservation, and report the stream [`Error::Truncated`] at end of input.
+pub(crate) fn assert_waits_with_capped_room<F: Framing>(framing: &mut F, header: &[u8]) {
+    let mut buf = BytesMut::from(header);
+    assert!(
+        matches!(framing.decode(&mut buf), Ok(None)),
+        "{header:02x?}: expected to wait for more"
+    );
+    assert!(
+        buf.capacity() < 2 * crate::buffer::RESERVE_AHEAD,
+        "{header:02x?}: reserved {} bytes",
+        buf.capacity()
+    );
+    assert!(framing.is_mid_frame(), "{header:02x?}");
+    assert!(
+        matches!(
+            framing.decode_eof(&mut buf),
+            Err(crate::Error::Truncated { .. })
+        ),
+        "{header:02x?}: expected Truncated at end of input"
+    );
+}

@@ -19,6 +19,11 @@
 //!   for the rest of the varint, and nothing is ever reserved for a length over the limit.
 //!   (The bits read so far are a lower bound of the length: protobuf accepts padded,
 //!   non-canonical varints such as `80 00` for 0, so a later byte may add nothing.)
+//! * Within the limit, room for the payload is reserved as it arrives: at most
+//!   [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD) beyond the buffered bytes on the
+//!   varint, then the buffer doubles as bytes come in (see [`buffer`](crate::buffer)).
+//!   A varint plus payload longer than `usize::MAX` (possible only with
+//!   `max_frame_length(usize::MAX)`) is [`Error::TooLong`].
 //! * A varint may be at most 10 bytes (`ceil(64 / 7)`). A 10th byte with its "more" bit
 //!   set is [`VarintError::Overlong`]; a 10th byte carrying more than the one bit that
 //!   still fits in a `u64` is [`VarintError::Overflow`]. Both are fatal.
@@ -74,7 +79,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::{buffer::InputBuffer, Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// The longest varint a `u64` needs: `ceil(64 / 7)` bytes.
 pub const MAX_VARINT_LEN: usize = 10;
@@ -246,16 +252,18 @@ impl VarintPrefixed {
             return Ok(None);
         }
         too_long(partial.value)?;
-        // value <= max, which is a usize.
-        let body = usize::try_from(partial.value).unwrap_or(usize::MAX);
+        // Within the limit, but with `max_frame_length(usize::MAX)` varint plus payload
+        // may still be past usize::MAX (`ff ff … ff 01`): a frame this machine cannot
+        // hold.
         let header = partial.read;
-        if header.checked_add(body).is_none() {
-            return Err(Error::TooLong {
+        let body = usize::try_from(partial.value)
+            .ok()
+            .filter(|body| header.checked_add(*body).is_some())
+            .ok_or(Error::TooLong {
                 length: partial.value,
                 max,
-            });
-        }
-        buf.reserve((header + body).saturating_sub(buf.len()));
+            })?;
+        reserve_toward(buf, header + body);
         Ok(Some((header, body)))
     }
 }
@@ -335,7 +343,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::test_support::decode_all;
+    use crate::test_support::{assert_waits_with_capped_room, decode_all};
 
     fn encoded(value: u64) -> Vec<u8> {
         let mut buf = BytesMut::new();
@@ -559,6 +567,28 @@ mod tests {
         encode_varint(u64::MAX, &mut buf);
         let got = decode_all(&mut f, &buf);
         assert!(matches!(got[0], Err(Error::TooLong { .. })));
+    }
+
+    #[test]
+    fn unbounded_limit_ten_byte_varint_is_too_long_not_overflow() {
+        let mut f = VarintPrefixed::builder()
+            .max_frame_length(usize::MAX)
+            .build();
+        // u64::MAX: with its 10 varint bytes, past usize::MAX.
+        let wire = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01";
+        let got = decode_all(&mut f, wire);
+        assert!(matches!(
+            got[..],
+            [Err(Error::TooLong {
+                length: u64::MAX,
+                ..
+            })]
+        ));
+        // 2^63: representable, so only a capped reservation, then truncated at EOF.
+        let mut f = VarintPrefixed::builder()
+            .max_frame_length(usize::MAX)
+            .build();
+        assert_waits_with_capped_room(&mut f, &encoded(1 << 63));
     }
 
     #[test]

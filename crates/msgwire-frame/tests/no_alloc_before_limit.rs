@@ -4,11 +4,12 @@
 //! error and allocate nothing larger than a few KiB.
 //!
 //! One `#[test]` only, so no other test thread allocates while a case is measured. It
-//! starts with a control: a header within the limit is seen reserving its 1 MiB.
-#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
+//! starts with a control: a header within the limit is seen reserving room for its
+//! 1 MiB frame (the capped first reservation, `buffer::RESERVE_AHEAD`, 32 KiB; more
+//! than `SMALL`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 
 use bytes::BytesMut;
 use msgwire_frame::{
@@ -23,37 +24,11 @@ use msgwire_frame::{
     Error, Framing, InputBuffer,
 };
 
-struct Largest;
-
-static MEASURING: AtomicBool = AtomicBool::new(false);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; only records sizes in atomics.
-unsafe impl GlobalAlloc for Largest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if MEASURING.load(SeqCst) {
-            LARGEST.fetch_max(layout.size(), SeqCst);
-        }
-        // SAFETY: same layout the caller gave us; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if MEASURING.load(SeqCst) {
-            LARGEST.fetch_max(new_size, SeqCst);
-        }
-        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting_alloc;
+use counting_alloc::{Counting, LARGEST, MEASURING};
 
 #[global_allocator]
-static GLOBAL: Largest = Largest;
+static GLOBAL: Counting = Counting;
 
 /// Feeds `input`, then measures the largest allocation `decode` makes; returns the
 /// error and that size.
@@ -216,7 +191,7 @@ fn hostile_headers_fail_before_any_large_allocation() {
 }
 
 /// The instrument works: a header within the limit does make the buffer reserve room
-/// for its frame, and the allocator sees that.
+/// for its frame (capped at `RESERVE_AHEAD`), and the allocator sees that.
 fn control_a_header_within_the_limit_is_seen_reserving() {
     let mut framing = LengthPrefixed::new();
     let mut buf = BytesMut::new();
@@ -227,4 +202,8 @@ fn control_a_header_within_the_limit_is_seen_reserving() {
     MEASURING.store(false, SeqCst);
     assert!(matches!(result, Ok(None)));
     assert!(LARGEST.load(SeqCst) > SMALL, "the reservation was not seen");
+    assert!(
+        LARGEST.load(SeqCst) < 2 * msgwire_frame::buffer::RESERVE_AHEAD,
+        "the reservation is capped"
+    );
 }

@@ -5,7 +5,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::encoder::MaskKeys;
 use super::{apply_mask, CloseFrame, FrameHeader, Message, Opcode, WebSocketError};
-use crate::{buffer::InputBuffer, Error, Framing, Result, DEFAULT_MAX_FRAME};
+use crate::buffer::{reserve_toward, InputBuffer};
+use crate::{Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// Which end of the connection this is. It decides masking (RFC 6455 section 5.1): a
 /// client masks every frame it sends and a server masks none; each rejects frames from
@@ -98,7 +99,8 @@ impl WebSocket {
     }
 
     /// Parses and checks the next header: role, fragmentation order, limits. Reserves
-    /// room for the frame only once its length passed the limits.
+    /// room toward the frame (capped, see [`crate::buffer`]) only once its length
+    /// passed the limits.
     fn decode_head<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<State>> {
         let Some((header, header_len)) = FrameHeader::parse(buf.bytes())? else {
             return Ok(None);
@@ -117,26 +119,28 @@ impl WebSocket {
             }
             _ => {}
         }
+        let too_long = |length: u64, max: usize| Error::TooLong {
+            length,
+            max: max as u64,
+        };
         if header.payload_len > self.max_frame as u64 {
-            return Err(Error::TooLong {
-                length: header.payload_len,
-                max: self.max_frame as u64,
-            });
+            return Err(too_long(header.payload_len, self.max_frame));
         }
         if !header.opcode.is_control() {
             let so_far = self.partial.as_ref().map_or(0, |p| p.data.len() as u64);
-            let message = so_far.saturating_add(header.payload_len);
-            if message > self.max_message as u64 {
-                return Err(Error::TooLong {
-                    length: message,
-                    max: self.max_message as u64,
-                });
+            let message = so_far.checked_add(header.payload_len);
+            match message {
+                Some(message) if message <= self.max_message as u64 => {}
+                _ => return Err(too_long(message.unwrap_or(u64::MAX), self.max_message)),
             }
         }
-        // payload_len <= max_frame, a usize: the conversion cannot fail.
-        let payload_len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
-        let frame = header_len.saturating_add(payload_len);
-        buf.reserve(frame.saturating_sub(buf.len()));
+        // payload_len <= max_frame, a usize; with max_frame near usize::MAX (or on a
+        // 32-bit target) header plus payload may still not be one: refuse, never wrap.
+        let frame = usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|payload| header_len.checked_add(payload))
+            .ok_or_else(|| too_long(header.payload_len, self.max_frame))?;
+        reserve_toward(buf, frame);
         Ok(Some(State::Payload {
             header,
             header_len,

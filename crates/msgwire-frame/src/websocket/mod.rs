@@ -45,6 +45,11 @@
 //! header before its payload is buffered, and fail with [`Error::TooLong`](crate::Error::TooLong):
 //! `max_frame_length` (one frame's payload, default 16 MiB) and `max_message_length`
 //! (a whole message: the fragments so far plus the one announced, default 16 MiB).
+//! Within them, room for a frame is reserved as it arrives: at most
+//! [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD) beyond the buffered bytes on the
+//! header, then the buffer doubles as the payload comes in (see [`buffer`](crate::buffer)),
+//! so even with both limits at `usize::MAX` a header announcing 2^44 bytes costs
+//! 32 KiB, and a length the machine cannot hold is [`Error::TooLong`](crate::Error::TooLong).
 //!
 //! Masked payloads are unmasked in place in the input buffer
 //! ([`InputBuffer::bytes_mut`](crate::InputBuffer::bytes_mut)), 8 bytes at a time

@@ -4,6 +4,7 @@
 use bytes::BytesMut;
 
 use super::*;
+use crate::test_support::assert_waits_with_capped_room;
 use crate::{Encode, Error, Framing, StreamDecoder};
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -515,6 +516,49 @@ fn err_message_over_max_message_length_summed_over_fragments() {
     let mut dec = ws;
     let got = ok(decode_all(&mut dec, &wire));
     assert_eq!(got[0].payload.len(), 250);
+}
+
+/// A server with both limits at `usize::MAX`, as `msgwire inspect --max-frame
+/// 18446744073709551615` builds it.
+fn unbounded_server() -> WebSocket {
+    WebSocket::builder(Role::Server)
+        .max_frame_length(usize::MAX)
+        .max_message_length(usize::MAX)
+        .build()
+}
+
+/// A masked binary frame header announcing `len` bytes with a 64-bit length.
+fn header_64(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+    let mut wire = vec![if fin { 0x80 } else { 0 } | opcode, 0xff];
+    wire.extend_from_slice(&len.to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    wire
+}
+
+#[test]
+fn unbounded_limits_2_pow_44_header_reserves_little_and_is_truncated_at_eof() {
+    assert_waits_with_capped_room(&mut unbounded_server(), &header_64(true, 0x2, 1 << 44));
+}
+
+#[test]
+fn unbounded_limits_2_pow_63_header_is_a_typed_error() {
+    let wire = header_64(true, 0x2, 1 << 63);
+    assert_eq!(
+        ws_err(unbounded_server(), &wire),
+        WebSocketError::LengthHighBit(1 << 63)
+    );
+    // The largest legal length, 2^63 - 1, is representable: capped room, then EOF.
+    let header = header_64(true, 0x2, (1 << 63) - 1);
+    assert_waits_with_capped_room(&mut unbounded_server(), &header);
+}
+
+#[test]
+fn unbounded_limits_fragment_sum_is_checked_without_overflow() {
+    // One byte so far, then a continuation of 2^63 - 1: the sum is checked (in u64,
+    // never wrapping) against the limit, room is capped, EOF is truncation.
+    let mut wire = frame(false, Opcode::Binary, b"a", Some(KEY));
+    wire.extend_from_slice(&header_64(true, 0x0, (1 << 63) - 1));
+    assert_waits_with_capped_room(&mut unbounded_server(), &wire);
 }
 
 #[test]
