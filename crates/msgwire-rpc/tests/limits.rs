@@ -326,3 +326,63 @@ async fn a_peer_that_never_reads_is_pushed_back_then_closed_and_others_are_unhar
         .unwrap();
     assert_eq!(good.call("add", add(1, 2)).await.unwrap(), Value::from(3));
 }
+
+/// A raw server on loopback that answers each request it reads with `answer(id)`.
+async fn raw_server(dialect: Dialect, answer: fn(u32) -> Vec<u8>) -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut codec = msgwire_wire::WireCodec::new(dialect);
+        let mut buf = bytes::BytesMut::new();
+        loop {
+            while let Ok(Some(message)) = codec.decode(&mut buf) {
+                if let msgwire_rpc::Message::Request { id, .. } = message {
+                    let reply = answer(id.as_u32().unwrap());
+                    stream.write_all(&reply).await.unwrap();
+                }
+            }
+            if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_malformed_response_fails_its_call_at_once_and_the_connection_goes_on() {
+    // msgpack-rpc: [1, id, nil] — a response of three elements, its id readable.
+    let short = |id: u32| vec![0x93, 0x01, u8::try_from(id).unwrap(), 0xc0];
+    // framed-binary: a type-2 frame for the id whose body is not MessagePack.
+    let invalid_body = |id: u32| {
+        let mut frame = vec![0, 0, 0, 6, 2];
+        frame.extend_from_slice(&id.to_be_bytes());
+        frame.push(0xc1);
+        frame
+    };
+    for (dialect, answer) in [
+        (Dialect::MsgpackRpc, short as fn(u32) -> Vec<u8>),
+        (Dialect::FramedBinary, invalid_body),
+    ] {
+        let addr = raw_server(dialect, answer).await;
+        let client = Client::connect_tcp(addr, dialect).await.unwrap();
+        // No deadline: only the malformed answer can end the call.
+        let err = within(client.call("add", add(1, 2))).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                msgwire_rpc::CallError::Protocol(msgwire_rpc::ProtocolError::MalformedResponse(_))
+            ),
+            "{dialect}: {err:?}"
+        );
+        assert_eq!(err.code(), Code::Internal);
+        assert!(
+            !client.is_closed(),
+            "{dialect}: the stream itself is intact"
+        );
+        // The next call gets its own (equally malformed) answer: the connection still works.
+        assert!(within(client.call("add", add(1, 2))).await.is_err());
+    }
+}

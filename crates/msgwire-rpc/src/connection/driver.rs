@@ -251,8 +251,9 @@ impl<R: AsyncRead> Reader<R> {
 
     /// Answers the handlers that answered at once and registers the tasks of the others.
     fn flush_started(&mut self, state: &mut State) {
+        let now = now();
         for (call, result) in self.ready.drain(..) {
-            state.session.respond(&call, result);
+            state.session.respond(now, &call, result);
         }
         let State {
             session, handlers, ..
@@ -308,11 +309,11 @@ impl<R: AsyncRead> Reader<R> {
             Some(Ok(pending)) => pending,
             Some(Err(error)) => {
                 tracing::debug!(%error, "notification refused");
-                return self.with_session(|state| state.session.notification_done());
+                return self.with_session(|state| state.session.notification_done(now()));
             }
             None => {
                 tracing::debug!(method = %shown, "no handler for a notification");
-                return self.with_session(|state| state.session.notification_done());
+                return self.with_session(|state| state.session.notification_done(now()));
             }
         };
         let capacity = self.max_notifications as usize;
@@ -337,7 +338,7 @@ impl<R: AsyncRead> Reader<R> {
         });
         if queue.queue.try_send(pending).is_err() {
             // Cannot happen while the session counts them; never wait here either way.
-            self.with_session(|state| state.session.notification_done());
+            self.with_session(|state| state.session.notification_done(now()));
         }
     }
 }

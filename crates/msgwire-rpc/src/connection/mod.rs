@@ -168,7 +168,7 @@ impl Inner {
     /// The handler of `call` finished.
     pub(crate) fn respond(&self, call: &IncomingCall, result: Result<RawValue, RpcError>) {
         let mut state = self.lock();
-        state.session.respond(call, result);
+        state.session.respond(now(), call, result);
         state.handlers.finished(call);
         self.settle(&mut state);
     }
@@ -176,7 +176,7 @@ impl Inner {
     /// A notification handler finished.
     pub(crate) fn notification_done(&self) {
         let mut state = self.lock();
-        state.session.notification_done();
+        state.session.notification_done(now());
         self.settle(&mut state);
     }
 
@@ -332,7 +332,7 @@ impl Drop for Waiting<'_> {
             // Answered just as the caller gave up: the answer is dropped here.
             self.inner.resuming.fetch_sub(1, Ordering::Relaxed);
         }
-        if state.session.abandon(self.id) {
+        if state.session.abandon(now(), self.id) {
             tracing::debug!(id = self.id, "call abandoned; sending cancel");
         }
         self.inner.settle(&mut state);

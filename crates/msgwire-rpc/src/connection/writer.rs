@@ -129,7 +129,7 @@ fn encode(codec: &WireCodec, message: Message, buf: &mut BytesMut, inner: &Inner
         Ok(()) => {}
         Err(WireError::Encode(error)) => {
             let mut state = inner.lock();
-            state.session.encode_failed(message, error);
+            state.session.encode_failed(super::now(), message, error);
             inner.settle(&mut state);
         }
         Err(error) => tracing::warn!(%error, "cannot encode an outgoing message"),

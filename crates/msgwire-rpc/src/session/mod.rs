@@ -95,7 +95,9 @@ pub struct Session {
     outgoing: VecDeque<Message>,
     outgoing_bytes: usize,
     events: VecDeque<Event>,
-    last_input: Instant,
+    /// Since when the connection has been quiet: the last input, or the moment the
+    /// last call or notification in flight ended, whichever came later.
+    quiet_since: Instant,
     warnings: Warnings,
 }
 
@@ -120,7 +122,7 @@ impl Session {
             outgoing: VecDeque::new(),
             outgoing_bytes: 0,
             events: VecDeque::new(),
-            last_input: now,
+            quiet_since: now,
             warnings: Warnings::new(now),
         }
     }
@@ -134,7 +136,7 @@ impl Session {
 
     /// Bytes arrived (a whole message or not): the connection is not idle.
     pub fn bytes_received(&mut self, now: Instant) {
-        self.last_input = now;
+        self.quiet_since = now;
     }
 
     /// A decoded message, or why the bytes were not one.
@@ -142,7 +144,7 @@ impl Session {
         if self.state == State::Closed {
             return;
         }
-        self.last_input = now;
+        self.quiet_since = now;
         match input {
             Ok(Message::Request { id, method, params }) => self.on_request(now, id, method, params),
             Ok(Message::Response { id, result }) => {
@@ -349,10 +351,11 @@ impl Session {
 
     /// The caller of call `id` gave up: forget it and, if it was still waiting, tell
     /// the peer to cancel it. Returns whether it was waiting.
-    pub fn abandon(&mut self, id: u32) -> bool {
+    pub fn abandon(&mut self, now: Instant, id: u32) -> bool {
         let Some(deadline) = self.waiting.remove(&id) else {
             return false;
         };
+        self.mark_quiet(now);
         if let Some(at) = deadline {
             self.deadlines.remove(&(at, id));
         }
@@ -386,11 +389,17 @@ impl Session {
 
     /// The handler of `call` finished: queue its response. Dropped if the call was
     /// cancelled in the meantime or the connection closed.
-    pub fn respond(&mut self, call: &IncomingCall, result: Result<RawValue, RpcError>) {
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        call: &IncomingCall,
+        result: Result<RawValue, RpcError>,
+    ) {
         if self.running.get(&call.id) != Some(&call.seq) {
             return;
         }
         self.running.remove(&call.id);
+        self.mark_quiet(now);
         self.queue(Message::Response {
             id: call.id.clone(),
             result,
@@ -409,8 +418,9 @@ impl Session {
     }
 
     /// A notification handler finished.
-    pub fn notification_done(&mut self) {
+    pub fn notification_done(&mut self, now: Instant) {
         self.notifications = self.notifications.saturating_sub(1);
+        self.mark_quiet(now);
         self.check_drained();
     }
 
@@ -441,7 +451,8 @@ impl Session {
     /// A message from [`poll_transmit`](Self::poll_transmit) could not be encoded (too
     /// large for the frame limit): a response is replaced by an error for the same id,
     /// so the peer is answered; a request fails its caller; anything else is dropped.
-    pub fn encode_failed(&mut self, message: Message, error: EncodeError) {
+    pub fn encode_failed(&mut self, now: Instant, message: Message, error: EncodeError) {
+        self.mark_quiet(now);
         tracing::warn!(%error, "cannot encode an outgoing message");
         match message {
             Message::Response { id, .. } => {
@@ -488,13 +499,25 @@ impl Session {
         }
     }
 
+    /// Whether calls or notifications are in flight either way.
+    fn is_busy(&self) -> bool {
+        !self.running.is_empty() || !self.waiting.is_empty() || self.notifications > 0
+    }
+
+    /// Something in flight may just have ended: if it was the last, the quiet time
+    /// starts now.
+    fn mark_quiet(&mut self, now: Instant) {
+        if !self.is_busy() {
+            self.quiet_since = self.quiet_since.max(now);
+        }
+    }
+
     /// When the connection counts as idle, if nothing is in flight.
     fn idle_deadline(&self) -> Option<Instant> {
-        let busy = !self.running.is_empty() || !self.waiting.is_empty() || self.notifications > 0;
-        if busy {
+        if self.is_busy() {
             return None;
         }
-        self.idle_timeout.map(|t| self.last_input + t)
+        self.idle_timeout.map(|t| self.quiet_since + t)
     }
 
     /// Expires the deadlines that have passed and checks the idle timer.
@@ -505,6 +528,7 @@ impl Session {
             }
             self.deadlines.remove(&(at, id));
             if self.waiting.remove(&id).is_some() {
+                self.mark_quiet(now);
                 self.queue(Message::cancel(&id.into()));
                 self.events.push_back(Event::Answer {
                     id,

@@ -186,8 +186,8 @@ fn an_abandoned_call_is_cancelled_once() {
     let mut s = session(t0);
     let id = s.call("m".into(), raw(Value::Array(vec![])), None).unwrap();
     sent(&mut s);
-    assert!(s.abandon(id));
-    assert!(!s.abandon(id));
+    assert!(s.abandon(t0, id));
+    assert!(!s.abandon(t0, id));
     assert_eq!(sent(&mut s), [Message::cancel(&id.into())]);
 }
 
@@ -206,7 +206,7 @@ fn a_duplicate_id_in_flight_is_refused_and_the_first_call_can_still_be_cancelled
         s.handle(t0, Ok(Message::cancel(&id)));
         assert!(matches!(&events(&mut s)[..], [Event::Cancel { call }] if *call == first[0]));
         // Its handler's late answer is not sent.
-        s.respond(&first[0], Ok(raw(1)));
+        s.respond(t0, &first[0], Ok(raw(1)));
         assert!(sent(&mut s).is_empty());
     }
 }
@@ -217,15 +217,15 @@ fn an_id_may_be_reused_once_its_call_is_answered() {
     let mut s = session(t0);
     s.handle(t0, request(7u32, "m"));
     let first = started(&mut s).remove(0);
-    s.respond(&first, Ok(raw(1)));
+    s.respond(t0, &first, Ok(raw(1)));
     s.handle(t0, request(7u32, "m"));
     let second = started(&mut s).remove(0);
     assert_ne!(first, second);
     // An answer for the first call, now stale, does not answer the second.
-    s.respond(&first, Ok(raw(2)));
+    s.respond(t0, &first, Ok(raw(2)));
     assert_eq!(sent(&mut s).len(), 1);
     assert!(s.is_running(&second));
-    s.respond(&second, Ok(raw(3)));
+    s.respond(t0, &second, Ok(raw(3)));
     assert_eq!(
         sent(&mut s),
         [Message::Response {
@@ -259,7 +259,7 @@ fn calls_and_notifications_have_separate_bounds() {
     assert_eq!(error_for(&out, &3u32.into()), Some(Code::ResourceExhausted));
     assert_eq!(out.len(), 1);
     // A finished notification makes room for the next.
-    s.notification_done();
+    s.notification_done(t0);
     s.handle(t0, notification("n"));
     assert_eq!(events(&mut s).len(), 1);
 }
@@ -290,7 +290,7 @@ fn requests_and_answers_keep_their_order() {
     );
     // Answered out of order, written in the order answered.
     for call in calls.iter().rev() {
-        s.respond(call, Ok(raw(call.id().as_u32().unwrap())));
+        s.respond(t0, call, Ok(raw(call.id().as_u32().unwrap())));
     }
     let ids: Vec<u32> = sent(&mut s)
         .iter()
@@ -315,9 +315,11 @@ fn the_idle_timer_runs_only_while_nothing_is_in_flight() {
     assert_eq!(s.poll_timeout(), None, "busy: no idle timer");
     s.handle_timeout(t0 + secs(100));
     assert!(!s.is_closed());
-    s.respond(&call, Ok(raw(1)));
-    // Idle counts from the last input.
-    assert_eq!(s.poll_timeout(), Some(t0 + secs(15)));
+    s.respond(t0 + secs(50), &call, Ok(raw(1)));
+    // Idle counts from when the last call ended (it was quiet only since then).
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(60)));
+    s.handle_timeout(t0 + secs(59));
+    assert!(!s.is_closed());
     s.handle_timeout(t0 + secs(100));
     assert!(s.is_closed());
     assert!(matches!(s.close_reason(), Some(CloseReason::IdleTimeout)));
@@ -426,7 +428,7 @@ fn a_graceful_shutdown_refuses_new_calls_and_closes_when_the_last_is_done() {
         error_for(&sent(&mut s), &2u32.into()),
         Some(Code::Unavailable)
     );
-    s.respond(&call, Ok(raw(1)));
+    s.respond(t0, &call, Ok(raw(1)));
     assert!(s.is_closed());
     assert!(matches!(s.close_reason(), Some(CloseReason::Closed)));
     // The answer queued before the close is still written.
@@ -467,9 +469,9 @@ fn the_write_queue_is_bounded_in_bytes() {
     s.handle(t0, request(1u32, "echo"));
     s.handle(t0, request(2u32, "echo"));
     let calls = started(&mut s);
-    s.respond(&calls[0], Ok(big.clone()));
+    s.respond(t0, &calls[0], Ok(big.clone()));
     assert!(s.wants_read() && s.has_room());
-    s.respond(&calls[1], Ok(big));
+    s.respond(t0, &calls[1], Ok(big));
     assert!(
         !s.wants_read() && !s.has_room(),
         "80 KiB queued: stop reading"
