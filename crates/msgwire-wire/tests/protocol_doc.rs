@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;
-use msgwire_wire::{Code, Dialect, Message, RpcError, Value, WireCodec};
+use msgwire_wire::{CallId, Code, Dialect, Message, RpcError, Value, WireCodec};
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
 
@@ -108,4 +108,46 @@ fn framed_map_example() {
         dump_after("Example: `greet(\"Bob\")` with id 3", 5),
         hex(&wire)
     );
+}
+
+#[test]
+fn framed_map_string_id_example() {
+    let id = CallId::string("req-uuid-001").unwrap();
+    let request = Message::Request {
+        id: id.clone(),
+        method: "getUser".into(),
+        params: Value::Map(vec![("id".into(), 123.into())]).into(),
+    };
+    let answer = Message::Response {
+        id,
+        result: Err(RpcError::new(Code::NotFound, "user 123 not found")),
+    };
+    let codec = WireCodec::new(Dialect::FramedMap);
+    let mut wire = BytesMut::new();
+    codec.encode(&request, &mut wire).unwrap();
+    codec.encode(&answer, &mut wire).unwrap();
+    assert_eq!(
+        dump_after("The seed's own request, with a str id", 14),
+        hex(&wire)
+    );
+}
+
+#[test]
+fn errors_for_no_call_use_each_dialects_own_messages() {
+    let error = Message::Error {
+        error: RpcError::invalid_argument("x"),
+    };
+    let shown = [
+        (Dialect::MsgpackRpc, "[2, \"$/error\", [code, message]]"),
+        (Dialect::FramedMap, "\"id\": nil}"),
+    ];
+    for (dialect, text) in shown {
+        assert!(DOC.contains(text), "{dialect}: {text}");
+        let mut wire = BytesMut::new();
+        WireCodec::new(dialect).encode(&error, &mut wire).unwrap();
+        assert_eq!(
+            WireCodec::new(dialect).decode(&mut wire).unwrap(),
+            Some(error.clone())
+        );
+    }
 }
