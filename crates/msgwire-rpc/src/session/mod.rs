@@ -38,9 +38,10 @@
 //!   closes once its handlers are done;
 //! * closing fails every call still waiting, with the reason.
 //!
-//! What is queued for writing is counted in bytes; [`wants_read`](Session::wants_read)
-//! turns false past `write_queue_bytes`, so a peer that does not read its answers stops
-//! being read, and [`has_room`](Session::has_room) tells this end's callers to wait.
+//! What is queued for writing is counted in bytes: [`wants_read`](Session::wants_read)
+//! turns false once the answers queued for the peer pass `write_queue_bytes`, so a peer
+//! that does not read its answers stops being read; [`has_room`](Session::has_room),
+//! over everything queued, tells this end's callers to wait.
 
 mod events;
 #[cfg(test)]
@@ -93,7 +94,11 @@ pub struct Session {
     /// The peer's notifications queued or running.
     notifications: u32,
     outgoing: VecDeque<Message>,
+    /// What `outgoing` holds, in bytes (about: see `Message::encoded_len_hint`).
     outgoing_bytes: usize,
+    /// The part of it that answers the peer (responses, errors for no call): what the
+    /// peer's own input made and its reading drains.
+    answer_bytes: usize,
     events: VecDeque<Event>,
     /// Since when the connection has been quiet: the last input, or the moment the
     /// last call or notification in flight ended, whichever came later.
@@ -121,6 +126,7 @@ impl Session {
             notifications: 0,
             outgoing: VecDeque::new(),
             outgoing_bytes: 0,
+            answer_bytes: 0,
             events: VecDeque::new(),
             quiet_since: now,
             warnings: Warnings::new(now),
@@ -430,16 +436,31 @@ impl Session {
         if self.state == State::Closed {
             return;
         }
-        self.outgoing_bytes += message.encoded_len_hint();
+        self.count(&message, true);
         self.outgoing.push_back(message);
+    }
+
+    /// Counts `message` into (or out of) the queued bytes.
+    fn count(&mut self, message: &Message, queued: bool) {
+        let bytes = message.encoded_len_hint();
+        let answer = matches!(message, Message::Response { .. } | Message::Error { .. });
+        if queued {
+            self.outgoing_bytes += bytes;
+            if answer {
+                self.answer_bytes += bytes;
+            }
+        } else {
+            self.outgoing_bytes = self.outgoing_bytes.saturating_sub(bytes);
+            if answer {
+                self.answer_bytes = self.answer_bytes.saturating_sub(bytes);
+            }
+        }
     }
 
     /// The next message to write.
     pub fn poll_transmit(&mut self) -> Option<Message> {
         let message = self.outgoing.pop_front()?;
-        self.outgoing_bytes = self
-            .outgoing_bytes
-            .saturating_sub(message.encoded_len_hint());
+        self.count(&message, false);
         Some(message)
     }
 
@@ -473,10 +494,12 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// Whether the driver should read more from the peer: the session is open and what
-    /// is queued for writing is under `write_queue_bytes`.
+    /// Whether the driver should read more from the peer: the session is open and the
+    /// answers queued for the peer are under `write_queue_bytes`. (This end's own calls
+    /// queued behind a peer that does not read never stop it from reading: the answers
+    /// it reads are what lets the peer go on.)
     pub fn wants_read(&self) -> bool {
-        self.state != State::Closed && self.has_room()
+        self.state != State::Closed && self.answer_bytes < self.write_queue_bytes
     }
 
     /// Whether this end may queue more calls and notifications now.

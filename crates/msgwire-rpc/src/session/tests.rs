@@ -478,6 +478,16 @@ fn the_write_queue_is_bounded_in_bytes() {
     );
     s.poll_transmit();
     assert!(s.wants_read());
+    // This end's own calls fill the queue for its callers, but never stop it reading the
+    // answers that let the peer go on.
+    let mut client = session_with(Dialect::MsgpackRpc, t0, |c| c.write_queue_bytes = 64 * 1024);
+    for _ in 0..3 {
+        client
+            .call("put".into(), raw(Value::Binary(vec![0; 40 * 1024])), None)
+            .unwrap();
+    }
+    assert!(!client.has_room());
+    assert!(client.wants_read());
 }
 
 #[test]
