@@ -348,7 +348,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::test_support::decode_all;
+    use crate::testing::decode_all;
 
     fn frames(got: &[Result<Vec<u8>>]) -> Vec<&[u8]> {
         got.iter().map(|r| &r.as_ref().unwrap()[..]).collect()

@@ -267,7 +267,7 @@ mod tests {
     use bytes::{Bytes, BytesMut};
 
     use super::*;
-    use crate::test_support::{assert_waits_with_capped_room, decode_frames as decode_all};
+    use crate::testing::{assert_waits_with_capped_room, decode_frames as decode_all};
 
     #[test]
     fn decodes_flag_and_payload() {

@@ -543,7 +543,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::test_support::{assert_waits_with_capped_room, decode_all};
+    use crate::testing::{assert_waits_with_capped_room, decode_all};
 
     #[test]
     fn default_is_u32_big_endian_stripped() {

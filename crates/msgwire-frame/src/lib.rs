@@ -66,8 +66,9 @@ pub mod grpc;
 pub mod length;
 pub mod msgpack;
 mod stream;
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod varint;
 pub mod websocket;
 

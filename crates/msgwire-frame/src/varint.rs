@@ -343,7 +343,7 @@ mod tests {
     use bytes::BytesMut;
 
     use super::*;
-    use crate::test_support::{assert_waits_with_capped_room, decode_all};
+    use crate::testing::{assert_waits_with_capped_room, decode_all};
 
     fn encoded(value: u64) -> Vec<u8> {
         let mut buf = BytesMut::new();

@@ -10,11 +10,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod peers;
 
 use bytes::BytesMut;
-use common::{cuts, decode_pieces, Cuts};
+use msgwire_frame::testing::{cuts, decode_pieces, Cuts};
+use msgwire_frame::with_every_buffer;
 use msgwire_frame::{length::LengthPrefixed, msgpack::SelfDelimited, Encode};
 use peers::{decode, encode, node_script, python_script, run_peer, values, Peer};
 use proptest::prelude::*;

@@ -8,13 +8,13 @@
 //!   buffer strategy, must read back exactly the messages the script describes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod peers;
 
 use base64::Engine as _;
 use bytes::BytesMut;
-use common::{cuts, decode_pieces};
+use msgwire_frame::testing::{cuts, decode_pieces};
 use msgwire_frame::websocket::{encode_frame, Message, Opcode, Role, WebSocket};
+use msgwire_frame::with_every_buffer;
 use peers::{python_script, run_peer};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};

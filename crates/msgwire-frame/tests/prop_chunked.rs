@@ -4,10 +4,9 @@
 //! reported as truncated.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use bytes::BytesMut;
-use common::{cuts, decode_pieces, Cuts};
+use msgwire_frame::testing::{cuts, decode_pieces, Cuts};
+use msgwire_frame::with_every_buffer;
 use msgwire_frame::{chunked::Chunked, Encode, Error, StreamDecoder};
 use proptest::prelude::*;
 

@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use bytes::BytesMut;
-use common::{cuts, decode_pieces, Cuts};
-use msgwire_frame::{delimiter::Delimited, Encode, Error, InputBuffer, StreamDecoder};
+use msgwire_frame::testing::{cuts, decode_pieces, decode_results, Cuts};
+use msgwire_frame::with_every_buffer;
+use msgwire_frame::{delimiter::Delimited, Encode, Error};
 use proptest::prelude::*;
 
 /// Delimiters worth testing: one byte, `\r\n`, a long one with a border (`--` both starts
@@ -83,45 +82,6 @@ fn check(framing: &Delimited, wire: &[u8], want: &[Vec<u8>], offsets: &[u64], cu
         let want: Vec<(u64, Vec<u8>)> = offsets.iter().copied().zip(want.iter().cloned()).collect();
         assert_eq!(got, want);
     });
-}
-
-/// Every frame or error with its offset, going on after non-fatal errors.
-fn decode_results<B: InputBuffer>(
-    framing: Delimited,
-    buf: B,
-    wire: &[u8],
-    cuts: &Cuts,
-) -> Vec<(u64, Result<Vec<u8>, Error>)> {
-    let mut decoder = StreamDecoder::new(framing, buf);
-    let mut out = Vec::new();
-    let pieces = cuts.pieces(wire);
-    let last = pieces.len();
-    for (i, piece) in pieces
-        .into_iter()
-        .chain(std::iter::once(&[][..]))
-        .enumerate()
-    {
-        decoder.feed(piece);
-        loop {
-            let step = if i == last {
-                decoder.finish()
-            } else {
-                decoder.next_frame()
-            };
-            match step {
-                Ok(Some(d)) => out.push((d.offset, Ok(d.frame.as_ref().to_vec()))),
-                Ok(None) => break,
-                Err(e) => {
-                    let fatal = e.error.is_fatal();
-                    out.push((e.offset, Err(e.error)));
-                    if fatal {
-                        return out;
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Every cut into two pieces, plus one byte at a time.
@@ -199,6 +159,10 @@ proptest! {
             .unwrap();
         with_every_buffer!(|buf| {
             let got = decode_results(framing.clone(), buf, &wire, &cuts);
+            let got: Vec<_> = got
+                .into_iter()
+                .map(|(off, r)| (off, r.map(|f| f.as_ref().to_vec())))
+                .collect();
             let mut want = Vec::new();
             for (p, off) in kept.iter().zip(&offsets) {
                 if p.len() <= max {

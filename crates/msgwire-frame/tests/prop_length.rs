@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{check_round_trip, cuts, decode_pieces, Cuts};
 use msgwire_frame::length::LengthPrefixed;
+use msgwire_frame::testing::{check_round_trip, cuts, decode_pieces, decode_results, Cuts};
+use msgwire_frame::with_every_buffer;
 use proptest::prelude::*;
 
 fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -70,38 +69,25 @@ proptest! {
     }
 }
 
-/// Decodes in pieces, recording frames as `Ok((offset, bytes))` and non-fatal errors as
-/// `Err(offset)`.
+/// Decodes in pieces, recording frames as `Ok((offset, bytes))` and frames discarded
+/// (the only errors expected) as `Err(offset)`.
 fn decode_with_discards<B: msgwire_frame::InputBuffer>(
     framing: LengthPrefixed,
     buf: B,
     wire: &[u8],
     cuts: &Cuts,
 ) -> Vec<Result<(u64, Vec<u8>), u64>> {
-    let mut decoder = msgwire_frame::StreamDecoder::new(framing, buf);
-    let mut out = Vec::new();
-    let mut drain = |decoder: &mut msgwire_frame::StreamDecoder<LengthPrefixed, B>, eof: bool| loop {
-        let step = if eof {
-            decoder.finish()
-        } else {
-            decoder.next_frame()
-        };
-        match step {
-            Ok(Some(d)) => out.push(Ok((d.offset, d.frame.as_ref().to_vec()))),
-            Ok(None) => break,
+    decode_results(framing, buf, wire, cuts)
+        .into_iter()
+        .map(|(offset, r)| match r {
+            Ok(frame) => Ok((offset, frame.as_ref().to_vec())),
             Err(e) => {
-                assert!(!e.error.is_fatal(), "unexpected fatal error {e}");
-                assert!(matches!(e.error, msgwire_frame::Error::Discarded { .. }));
-                out.push(Err(e.offset));
+                assert!(!e.is_fatal(), "unexpected fatal error {e}");
+                assert!(matches!(e, msgwire_frame::Error::Discarded { .. }));
+                Err(offset)
             }
-        }
-    };
-    for piece in cuts.pieces(wire) {
-        decoder.feed(piece);
-        drain(&mut decoder, false);
-    }
-    drain(&mut decoder, true);
-    out
+        })
+        .collect()
 }
 
 proptest! {

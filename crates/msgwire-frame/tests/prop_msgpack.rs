@@ -5,9 +5,8 @@
 //! repeated `scan` wherever the stream is cut.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{cuts, decode_pieces, Cuts};
+use msgwire_frame::testing::{cuts, decode_pieces, Cuts};
+use msgwire_frame::with_every_buffer;
 use msgwire_frame::{
     msgpack::{measure, MsgpackError, MsgpackScanner, Scan, SelfDelimited},
     Error, DEFAULT_MAX_FRAME,

@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use bytes::BytesMut;
-use common::{check_round_trip, cuts, decode_pieces};
+use msgwire_frame::testing::{check_round_trip, cuts, decode_pieces};
+use msgwire_frame::with_every_buffer;
 use msgwire_frame::{
     varint::{
         decode_varint, encode_varint, varint_len, zigzag_decode, zigzag_encode, VarintPrefixed,

@@ -4,32 +4,24 @@ use bytes::BytesMut;
 
 use super::*;
 use crate::buffer::{BufferPool, PooledBuffer, RingBuffer};
-use crate::test_support::assert_waits_with_capped_room;
+use crate::testing::{self, assert_waits_with_capped_room, Cuts};
 
-/// Every frame until `None` or an error, the whole input in one buffer.
+/// Every frame of `wire` fed whole, or the first error (every chunked error is fatal,
+/// so it ends the decoding).
 fn decode_all(framing: &mut Chunked, wire: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut buf = BytesMut::from(wire);
-    let mut out = Vec::new();
-    while let Some(frame) = framing.decode(&mut buf)? {
-        out.push(frame.to_vec());
-    }
-    Ok(out)
+    testing::decode_all(framing, wire).into_iter().collect()
 }
 
-/// Feeds `wire` one byte at a time; every frame, or the first error.
+/// The same with `wire` fed one byte at a time over `buf`.
 fn decode_bytewise<B: InputBuffer>(
     framing: &mut Chunked,
     mut buf: B,
     wire: &[u8],
 ) -> Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    for &b in wire {
-        buf.extend_from_slice(&[b]);
-        while let Some(frame) = framing.decode(&mut buf)? {
-            out.push(frame.as_ref().to_vec());
-        }
-    }
-    Ok(out)
+    testing::feed(framing, &mut buf, wire, &Cuts::Bytewise)
+        .into_iter()
+        .map(|r| r.map(|frame| frame.as_ref().to_vec()))
+        .collect()
 }
 
 fn err(wire: &[u8]) -> Error {

@@ -4,25 +4,15 @@
 use bytes::BytesMut;
 
 use super::*;
-use crate::test_support::assert_waits_with_capped_room;
+use crate::testing::{assert_waits_with_capped_room, decode_frames, feed, Cuts};
 use crate::{Encode, Error, Framing, StreamDecoder};
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-/// Decodes `wire` in one buffer until it needs more bytes or fails.
+/// Decodes `wire` in one buffer until it needs more bytes or fails (every WebSocket
+/// error is fatal).
 fn decode_all(ws: &mut WebSocket, wire: &[u8]) -> Vec<Result<Message, Error>> {
-    let mut buf = BytesMut::from(wire);
-    let mut out = Vec::new();
-    loop {
-        match ws.decode(&mut buf) {
-            Ok(Some(m)) => out.push(Ok(m)),
-            Ok(None) => return out,
-            Err(e) => {
-                out.push(Err(e));
-                return out;
-            }
-        }
-    }
+    decode_frames(ws, wire)
 }
 
 /// The one error decoding `wire` must end with (after any messages before it).
@@ -33,30 +23,13 @@ fn decode_err(mut ws: WebSocket, wire: &[u8]) -> Error {
     }
 }
 
+/// The WebSocket error decoding `wire` ends with, the same whether `wire` is fed whole
+/// or one byte at a time.
 fn ws_err(mut ws: WebSocket, wire: &[u8]) -> WebSocketError {
     match decode_err(ws.clone(), wire) {
         Error::WebSocket(e) => {
-            // The same error with the input fed one byte at a time.
-            let mut buf = BytesMut::new();
-            let mut bytewise = None;
-            for b in wire {
-                buf.extend_from_slice(&[*b]);
-                loop {
-                    match ws.decode(&mut buf) {
-                        Ok(Some(_)) => continue,
-                        Ok(None) => break,
-                        Err(err) => {
-                            bytewise = Some(err);
-                            break;
-                        }
-                    }
-                }
-                if bytewise.is_some() {
-                    break;
-                }
-            }
-            match bytewise {
-                Some(Error::WebSocket(b)) => assert_eq!(b, e, "bytewise gives the same error"),
+            match feed(&mut ws, &mut BytesMut::new(), wire, &Cuts::Bytewise).pop() {
+                Some(Err(Error::WebSocket(b))) => assert_eq!(b, e, "bytewise gives the same error"),
                 other => panic!("bytewise: expected {e:?}, got {other:?}"),
             }
             e

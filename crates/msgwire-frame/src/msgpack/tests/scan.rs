@@ -295,7 +295,7 @@ fn unbounded_limit_4_gib_headers_reserve_little_and_are_truncated_at_eof() {
         let mut framing = SelfDelimited::builder()
             .max_frame_length(usize::MAX)
             .build();
-        crate::test_support::assert_waits_with_capped_room(&mut framing, header);
+        crate::testing::assert_waits_with_capped_room(&mut framing, header);
     }
 }
 
