@@ -239,6 +239,21 @@ where
     });
 }
 
+/// How deep `value` nests, counted as the MessagePack scanner's `max_depth` is: a
+/// scalar 0, `[1]` 1, `[[]]` 2 — the reference for `last_depth`.
+pub fn nesting_depth(value: &rmpv::Value) -> usize {
+    match value {
+        rmpv::Value::Array(items) => 1 + items.iter().map(nesting_depth).max().unwrap_or(0),
+        rmpv::Value::Map(pairs) => {
+            let deepest = pairs
+                .iter()
+                .map(|(k, v)| nesting_depth(k).max(nesting_depth(v)));
+            1 + deepest.max().unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
 /// Feeds `header` (a frame header announcing more than it brings, within the limit) to
 /// `framing`: it must wait for more bytes, having reserved no more than the capped
 /// first reservation, and report the stream [`Error::Truncated`] at end of input.

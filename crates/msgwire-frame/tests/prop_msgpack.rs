@@ -5,11 +5,11 @@
 //! repeated `scan` wherever the stream is cut.
 #![allow(clippy::unwrap_used)]
 
-use msgwire_frame::testing::{cuts, decode_pieces, Cuts};
+use msgwire_frame::testing::{cuts, decode_pieces, nesting_depth, Cuts};
 use msgwire_frame::with_every_buffer;
 use msgwire_frame::{
     msgpack::{measure, MsgpackError, MsgpackScanner, Scan, SelfDelimited},
-    Error, DEFAULT_MAX_FRAME,
+    Error, Framing, DEFAULT_MAX_FRAME,
 };
 use proptest::prelude::*;
 use rmpv::Value;
@@ -226,6 +226,37 @@ proptest! {
         cuts in cuts(),
     ) {
         check(&values, &cuts);
+    }
+
+    #[test]
+    fn reported_depth_is_the_values_nesting(
+        values in prop::collection::vec(stream_value(), 0..20),
+        cuts in cuts(),
+    ) {
+        let mut wire = Vec::new();
+        for v in &values {
+            wire.extend_from_slice(&encode(v));
+        }
+        let want: Vec<usize> = values.iter().map(nesting_depth).collect();
+        // The batch path, in pieces.
+        let mut framing = SelfDelimited::new();
+        let mut buf = bytes::BytesMut::new();
+        let mut got = Vec::new();
+        for piece in cuts.pieces(&wire) {
+            buf.extend_from_slice(piece);
+            framing
+                .for_each_value_with_depth(&mut buf, |_, d| got.push(d))
+                .unwrap();
+        }
+        prop_assert_eq!(&got, &want);
+        // `decode`, frame by frame.
+        let mut framing = SelfDelimited::new();
+        let mut buf = bytes::BytesMut::from(&wire[..]);
+        let mut got = Vec::new();
+        while framing.decode(&mut buf).unwrap().is_some() {
+            got.push(framing.last_frame_depth());
+        }
+        prop_assert_eq!(&got, &want);
     }
 
     #[test]

@@ -43,18 +43,51 @@ impl MsgpackScanner {
     /// # Ok::<(), msgwire_frame::Error>(())
     /// ```
     #[inline]
-    pub fn scan_many(&mut self, input: &[u8], on_value: impl FnMut(Range<usize>)) -> Result<usize> {
+    pub fn scan_many(
+        &mut self,
+        input: &[u8],
+        mut on_value: impl FnMut(Range<usize>),
+    ) -> Result<usize> {
+        self.scan_batch(input, |range, _| on_value(range))
+            .map(|(consumed, _)| consumed)
+    }
+
+    /// [`scan_many`](Self::scan_many), also handing out how deep each value nests,
+    /// counted as [`last_depth`](Self::last_depth) counts it (a scalar 0, `[1]` 1,
+    /// `[[]]` 2). The depth comes from the one scan that measures the value: nothing is
+    /// looked at twice. After the call, `last_depth` is the depth of the last value
+    /// handed out.
+    ///
+    /// ```
+    /// use msgwire_frame::msgpack::MsgpackScanner;
+    ///
+    /// // 7, [[]], {1: [2]}
+    /// let wire = [0x07, 0x91, 0x90, 0x81, 0x01, 0x91, 0x02];
+    /// let mut scanner = MsgpackScanner::new();
+    /// let mut depths = Vec::new();
+    /// scanner.scan_many_with_depth(&wire, |_, depth| depths.push(depth))?;
+    /// assert_eq!(depths, [0, 2, 2]);
+    /// assert_eq!(scanner.last_depth(), 2);
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    #[inline]
+    pub fn scan_many_with_depth(
+        &mut self,
+        input: &[u8],
+        on_value: impl FnMut(Range<usize>, usize),
+    ) -> Result<usize> {
         self.scan_batch(input, on_value)
             .map(|(consumed, _)| consumed)
     }
 
-    /// [`scan_many`](Self::scan_many), also returning the `min_len` of the unfinished
-    /// value (counted from its first byte, at the returned offset).
+    /// [`scan_many_with_depth`](Self::scan_many_with_depth), also returning the
+    /// `min_len` of the unfinished value (counted from its first byte, at the returned
+    /// offset).
     #[inline]
     pub(super) fn scan_batch(
         &mut self,
         input: &[u8],
-        mut on_value: impl FnMut(Range<usize>),
+        mut on_value: impl FnMut(Range<usize>, usize),
     ) -> Result<(usize, usize)> {
         let len = input.len();
         let max = self.max;
@@ -62,7 +95,9 @@ impl MsgpackScanner {
         loop {
             // `pos == 0`: no value in progress (a header cut short is read again).
             if self.pos == 0 {
-                // The top-level fast path: the marker gives the whole length.
+                // The top-level fast path: the marker gives the whole length, and the
+                // value is a scalar, depth 0.
+                let first = start;
                 while let Some(&marker) = input.get(start) {
                     let size = usize::from(FIXED_LEN[usize::from(marker)]);
                     #[cfg(test)]
@@ -75,15 +110,17 @@ impl MsgpackScanner {
                         break;
                     }
                     let end = start + size;
-                    self.last_depth = 0;
-                    on_value(start..end);
+                    on_value(start..end, 0);
                     start = end;
+                }
+                if start != first {
+                    self.last_depth = 0;
                 }
             }
             let rest = input.get(start..).unwrap_or_default();
             match self.scan(rest)? {
                 Scan::Complete(n) => {
-                    on_value(start..start + n);
+                    on_value(start..start + n, self.last_depth);
                     start += n;
                 }
                 Scan::Incomplete { min_len } => return Ok((start, min_len)),

@@ -108,7 +108,10 @@ impl MsgpackScanner {
     /// How deep the value last reported [`Scan::Complete`] nests, counted as
     /// `max_depth` is: a scalar 0, `[1]` 1, `[[]]` 2. Lets a caller that allows more
     /// nesting for measuring than for accepting (to answer a too-deep request rather
-    /// than lose the stream) tell the two apart without scanning again.
+    /// than lose the stream) tell the two apart without scanning again. An error leaves
+    /// it as it was; [`scan_many_with_depth`](Self::scan_many_with_depth) hands out the
+    /// depth of every value of a batch. Keeping it costs the scanner one comparison per
+    /// array or map header.
     ///
     /// ```
     /// use msgwire_frame::msgpack::{MsgpackScanner, Scan};

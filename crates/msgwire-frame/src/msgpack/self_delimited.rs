@@ -40,8 +40,10 @@ impl SelfDelimited {
         self.scanner.max_frame_length()
     }
 
-    /// How deep the frame last returned by [`Framing::decode`] nests (see
-    /// [`MsgpackScanner::last_depth`]).
+    /// How deep the frame last returned by [`Framing::decode`] nests, or the last value
+    /// handed out by [`for_each_value`](Self::for_each_value) (see
+    /// [`MsgpackScanner::last_depth`]). To have the depth of every value of a batch, use
+    /// [`for_each_value_with_depth`](Self::for_each_value_with_depth).
     pub fn last_frame_depth(&self) -> usize {
         self.scanner.last_depth()
     }
@@ -76,13 +78,38 @@ impl SelfDelimited {
         buf: &mut B,
         mut on_value: impl FnMut(&[u8]),
     ) -> Result<usize> {
+        self.for_each_value_with_depth(buf, |value, _| on_value(value))
+    }
+
+    /// [`for_each_value`](Self::for_each_value), also handing out how deep each value
+    /// nests (see [`MsgpackScanner::scan_many_with_depth`]): a caller that lets the
+    /// scanner measure deeper values than it accepts can answer each too-deep one
+    /// without scanning it again.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use msgwire_frame::msgpack::SelfDelimited;
+    ///
+    /// let mut framing = SelfDelimited::new();
+    /// let mut buf = BytesMut::from(&[0x2a, 0x91, 0x91, 0x90, 0xc0][..]); // 42, [[[]]], nil
+    /// let mut depths = Vec::new();
+    /// framing.for_each_value_with_depth(&mut buf, |_, depth| depths.push(depth))?;
+    /// assert_eq!(depths, [0, 3, 0]);
+    /// assert_eq!(framing.last_frame_depth(), 0);
+    /// # Ok::<(), msgwire_frame::Error>(())
+    /// ```
+    pub fn for_each_value_with_depth<B: InputBuffer>(
+        &mut self,
+        buf: &mut B,
+        mut on_value: impl FnMut(&[u8], usize),
+    ) -> Result<usize> {
         let mut done = 0;
         let mut count = 0;
         let bytes = buf.bytes();
-        let scanned = self.scanner.scan_batch(bytes, |range| {
+        let scanned = self.scanner.scan_batch(bytes, |range, depth| {
             done = range.end;
             count += 1;
-            on_value(bytes.get(range).unwrap_or_default());
+            on_value(bytes.get(range).unwrap_or_default(), depth);
         });
         match scanned {
             Ok((consumed, min_len)) => {

@@ -198,3 +198,43 @@ fn scan_many_waits_for_long_payloads_in_constant_time() {
     );
     assert_eq!(count, 3);
 }
+
+/// Every value's depth, by `scan_many_with_depth` fed `wire` up to each of `ends`.
+fn depths_by_scan_many(wire: &[u8], ends: &[usize]) -> Vec<usize> {
+    let mut scanner = MsgpackScanner::new();
+    let mut base = 0;
+    let mut depths = Vec::new();
+    for &end in ends {
+        base += scanner
+            .scan_many_with_depth(&wire[base..end], |_, depth| depths.push(depth))
+            .unwrap();
+        assert_eq!(
+            scanner.last_depth(),
+            depths.last().copied().unwrap_or(0),
+            "last_depth is the last value's"
+        );
+    }
+    depths
+}
+
+#[test]
+fn scan_many_with_depth_agrees_with_scan_wherever_the_stream_is_cut() {
+    // Scalars for the fast path, between containers.
+    let (wire, want) = family_stream_with_depths(&[0x01, 0xa1, b'x']);
+    assert_eq!(depths_by_scan_many(&wire, &[wire.len()]), want);
+    for cut in 0..=wire.len() {
+        assert_eq!(
+            depths_by_scan_many(&wire, &[cut, wire.len()]),
+            want,
+            "split at {cut}"
+        );
+    }
+    let bytewise: Vec<usize> = (0..=wire.len()).collect();
+    assert_eq!(depths_by_scan_many(&wire, &bytewise), want, "bytewise");
+    // scan_many keeps last_depth right too, fast path last or not.
+    let mut scanner = MsgpackScanner::new();
+    scanner.scan_many(&[0x91, 0x90, 0x05], |_| {}).unwrap();
+    assert_eq!(scanner.last_depth(), 0);
+    scanner.scan_many(&[0x05, 0x91, 0x90], |_| {}).unwrap();
+    assert_eq!(scanner.last_depth(), 2);
+}

@@ -241,3 +241,28 @@ fn for_each_value_works_on_every_buffer_strategy() {
         );
     }
 }
+
+#[test]
+fn frame_depths_from_decode_and_for_each_value_agree() {
+    let (wire, want) = family_stream_with_depths(&[]);
+    let mut framing = SelfDelimited::new();
+    let mut buf = BytesMut::from(&wire[..]);
+    let mut by_decode = Vec::new();
+    while framing.decode(&mut buf).unwrap().is_some() {
+        by_decode.push(framing.last_frame_depth());
+    }
+    assert_eq!(by_decode, want);
+    for read in [1, 5, wire.len()] {
+        let mut framing = SelfDelimited::new();
+        let mut buf = BytesMut::new();
+        let mut by_batch = Vec::new();
+        for piece in wire.chunks(read) {
+            buf.extend_from_slice(piece);
+            framing
+                .for_each_value_with_depth(&mut buf, |_, depth| by_batch.push(depth))
+                .unwrap();
+        }
+        assert_eq!(by_batch, want, "reads of {read}");
+        assert_eq!(framing.last_frame_depth(), *want.last().unwrap());
+    }
+}

@@ -9,6 +9,29 @@ mod batch;
 mod framing;
 mod scan;
 
+/// How deep the one value `bytes` encodes nests, as rmpv reads it.
+fn rmpv_depth(bytes: &[u8]) -> usize {
+    crate::testing::nesting_depth(&rmpv::decode::read_value(&mut &bytes[..]).unwrap())
+}
+
+/// Every family's value back to back, each followed by the top-level scalars in
+/// `between`; and how deep each value of that stream nests.
+fn family_stream_with_depths(between: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut wire = Vec::new();
+    let mut depths = Vec::new();
+    for (_, bytes) in every_family() {
+        wire.extend_from_slice(&bytes);
+        depths.push(rmpv_depth(&bytes));
+        let mut rest = between;
+        while let Ok(Some(n)) = measure(rest) {
+            depths.push(0);
+            rest = &rest[n..];
+        }
+        wire.extend_from_slice(between);
+    }
+    (wire, depths)
+}
+
 fn scan_fresh(input: &[u8]) -> Result<Scan> {
     MsgpackScanner::new().scan(input)
 }

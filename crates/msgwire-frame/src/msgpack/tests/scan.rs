@@ -381,3 +381,57 @@ fn fixed_len_table_matches_the_spec() {
         assert_eq!(invalid, m == 0xc1, "{m:#04x}: {result:?}");
     }
 }
+
+#[test]
+fn last_depth_counts_like_max_depth_whole_and_resumed() {
+    let mut whole = MsgpackScanner::new();
+    let mut resumed = MsgpackScanner::new();
+    for (name, bytes) in every_family() {
+        let want = rmpv_depth(&bytes);
+        assert_eq!(whole.scan(&bytes).unwrap(), Scan::Complete(bytes.len()));
+        assert_eq!(whole.last_depth(), want, "{name}");
+        for cut in 0..bytes.len() {
+            assert!(matches!(
+                resumed.scan(&bytes[..cut]).unwrap(),
+                Scan::Incomplete { .. }
+            ));
+        }
+        assert_eq!(resumed.scan(&bytes).unwrap(), Scan::Complete(bytes.len()));
+        assert_eq!(resumed.last_depth(), want, "{name} fed byte by byte");
+    }
+    // Known depths: `[1]` 1, `[[]]` 2, `{[]: 1}` 2, `[1, [[]], 2]` 3; the deepest
+    // branch counts, not the last.
+    for (wire, want) in [
+        (&[0x91, 0x01][..], 1),
+        (&[0x91, 0x90], 2),
+        (&[0x81, 0x90, 0x01], 2),
+        (&[0x93, 0x01, 0x91, 0x90, 0x02], 3),
+    ] {
+        let mut scanner = MsgpackScanner::new();
+        assert_eq!(scanner.scan(wire).unwrap(), Scan::Complete(wire.len()));
+        assert_eq!(scanner.last_depth(), want, "{wire:02x?}");
+    }
+}
+
+#[test]
+fn last_depth_reaches_max_depth_exactly_and_survives_an_error() {
+    let mut scanner = MsgpackScanner::new();
+    let mut deepest = vec![0x91u8; DEFAULT_MAX_DEPTH - 1];
+    deepest.push(0x90);
+    assert_eq!(
+        scanner.scan(&deepest).unwrap(),
+        Scan::Complete(DEFAULT_MAX_DEPTH)
+    );
+    assert_eq!(scanner.last_depth(), DEFAULT_MAX_DEPTH);
+    // Too deep: an error, and the last complete value's depth stays.
+    assert!(scanner.scan(&[0x91u8; DEFAULT_MAX_DEPTH + 1]).is_err());
+    assert_eq!(scanner.last_depth(), DEFAULT_MAX_DEPTH);
+    // A deep value in progress does not leak into the next one.
+    assert!(matches!(
+        scanner.scan(&[0x91, 0x91, 0x91]).unwrap(),
+        Scan::Incomplete { .. }
+    ));
+    scanner.reset();
+    assert_eq!(scanner.scan(&[0x91, 0x01]).unwrap(), Scan::Complete(2));
+    assert_eq!(scanner.last_depth(), 1);
+}
