@@ -11,8 +11,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A frame's declared (or measured) length is over the configured limit. Raised on the
-    /// header, before any buffer of that size is allocated.
-    #[error("frame of {length} bytes exceeds the limit of {max} bytes")]
+    /// header, before any buffer of that size is allocated. Also raised, with `length`
+    /// at most `max`, when the limit is so high (`usize::MAX`) that a length within it
+    /// plus its header cannot be represented in a `usize` on this machine.
+    #[error("{}", too_long_message(*.length, *.max))]
     TooLong {
         /// The length the peer declared or the bytes seen so far.
         length: u64,
@@ -71,5 +73,34 @@ impl Error {
     /// the framing skipped the bad frame and the next call decodes the frame after it.
     pub fn is_fatal(&self) -> bool {
         !matches!(self, Error::Discarded { .. })
+    }
+}
+
+fn too_long_message(length: u64, max: u64) -> String {
+    if length > max {
+        format!("frame of {length} bytes exceeds the limit of {max} bytes")
+    } else {
+        format!("frame of {length} bytes and its header is more than this machine can address")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_long_says_whether_the_limit_or_the_machine_refused() {
+        let over = Error::TooLong { length: 5, max: 4 };
+        assert_eq!(
+            over.to_string(),
+            "frame of 5 bytes exceeds the limit of 4 bytes"
+        );
+        let unaddressable = Error::TooLong {
+            length: u64::MAX,
+            max: u64::MAX,
+        };
+        assert!(unaddressable
+            .to_string()
+            .contains("more than this machine can address"));
     }
 }
