@@ -218,15 +218,21 @@ fn detect(input: &mut Input, max: usize) -> io::Result<FramingKind> {
     if head.len() < 4 {
         return Ok(FramingKind::Msgpack);
     }
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    if len > max {
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    // Over the limit, or (with --max-frame near usize::MAX on a 32-bit machine) a frame
+    // that cannot be addressed: not a length-prefixed stream this run could read.
+    let end = usize::try_from(len)
+        .ok()
+        .filter(|len| *len <= max)
+        .and_then(|len| len.checked_add(4));
+    let Some(end) = end else {
+        return Ok(FramingKind::Msgpack);
+    };
+    let frame = input.peek(end)?;
+    if frame.len() < end {
         return Ok(FramingKind::Msgpack);
     }
-    let frame = input.peek(4 + len)?;
-    if frame.len() < 4 + len {
-        return Ok(FramingKind::Msgpack);
-    }
-    Ok(match decode_msgpack(&frame[4..4 + len]) {
+    Ok(match decode_msgpack(&frame[4..end]) {
         Ok(_) => FramingKind::Length,
         Err(_) => FramingKind::Msgpack,
     })

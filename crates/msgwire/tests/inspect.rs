@@ -176,6 +176,88 @@ fn frame_over_max_frame_is_an_error_before_its_body_arrives() {
     );
 }
 
+/// Headers that announce lengths near or past what a machine can address, for each
+/// framing, and what stderr must say about them: with `--max-frame
+/// 18446744073709551615` (usize::MAX) nothing may panic or abort; each is a clean error.
+fn unaddressable_headers() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
+    const CUT: &str = "input ended inside a frame";
+    const UNADDRESSABLE: &str = "more than this machine can address";
+    let ws = |len: u64| {
+        let mut wire = vec![0x82, 0x7f];
+        wire.extend_from_slice(&len.to_be_bytes());
+        wire
+    };
+    vec![
+        ("length", "4 GiB", b"\xff\xff\xff\xff".to_vec(), CUT),
+        (
+            "varint",
+            "u64::MAX",
+            vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            UNADDRESSABLE,
+        ),
+        (
+            "varint",
+            "2^63",
+            vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            CUT,
+        ),
+        ("line", "no delimiter", b"aaaa".to_vec(), CUT),
+        (
+            "msgpack",
+            "str32 of 4 GiB",
+            b"\xdb\xff\xff\xff\xff".to_vec(),
+            CUT,
+        ),
+        (
+            "msgpack",
+            "array32 of 4 billion",
+            b"\xdd\xff\xff\xff\xff".to_vec(),
+            CUT,
+        ),
+        ("websocket", "2^44", ws(1 << 44), CUT),
+        ("websocket", "2^63 - 1", ws((1 << 63) - 1), CUT),
+        ("websocket", "2^63", ws(1 << 63), "most significant bit set"),
+        (
+            "chunked",
+            "2^64 - 1",
+            b"ffffffffffffffff\r\n".to_vec(),
+            UNADDRESSABLE,
+        ),
+        (
+            "chunked",
+            "2^63 - 1",
+            b"7fffffffffffffff\r\nab".to_vec(),
+            CUT,
+        ),
+        (
+            "chunked",
+            "17 hex digits",
+            b"10000000000000000\r\n".to_vec(),
+            UNADDRESSABLE,
+        ),
+        ("grpc", "4 GiB", b"\x00\xff\xff\xff\xff".to_vec(), CUT),
+    ]
+}
+
+#[test]
+fn max_frame_usize_max_never_panics_or_aborts_on_huge_headers() {
+    for (framing, what, wire, says) in unaddressable_headers() {
+        let out = inspect(
+            &["--framing", framing, "--max-frame", "18446744073709551615"],
+            &wire,
+            1 << 20,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Killed by a signal (an abort on allocation failure) has no exit code.
+        assert_eq!(out.status.code(), Some(1), "{framing} {what}: {err}");
+        assert!(!err.contains("panicked"), "{framing} {what}: {err}");
+        assert!(
+            err.contains("msgwire inspect: error at byte offset 0") && err.contains(says),
+            "{framing} {what}: {err}"
+        );
+    }
+}
+
 #[test]
 fn payload_that_is_not_msgpack_prints_as_bin_with_a_note() {
     let mut wire = BytesMut::new();
