@@ -31,15 +31,29 @@
 //! Limits, both checked on headers, before anything is allocated or waited for:
 //!
 //! * `max_frame_length` — the most bytes one whole value may take (default
-//!   [`DEFAULT_MAX_FRAME`](crate::DEFAULT_MAX_FRAME), 16 MiB). A `str`/`bin`/`ext` header whose payload would end
-//!   past it fails at once with [`Error::TooLong`](crate::Error::TooLong); so does an array or map header
+//!   [`DEFAULT_MAX_FRAME`](crate::DEFAULT_MAX_FRAME), 16 MiB). A `str`/`bin`/`ext`
+//!   header whose payload would end past it fails at once with
+//!   [`Error::TooLong`](crate::Error::TooLong); so does an array or map header
 //!   announcing more elements than could fit, since every element still to come takes at
 //!   least one byte (`dd ff ff ff ff`, a 4-billion-element array, fails on its 5 bytes).
-//!   The `length` reported is the smallest size the value could still have.
+//!   The `length` reported is the smallest size the value could still have. Within the
+//!   limit, [`SelfDelimited`] passes that size on to the buffer as a reservation capped
+//!   at [`RESERVE_AHEAD`](crate::buffer::RESERVE_AHEAD) beyond the buffered bytes (see
+//!   [`buffer`](crate::buffer)), and length sums saturate rather than wrap: even under
+//!   `max_frame_length(usize::MAX)` a stalled 4 GiB header holds 32 KiB.
 //! * `max_depth` — how many arrays and maps may be open inside each other (default
 //!   [`DEFAULT_MAX_DEPTH`], 128; a scalar at top level is depth 0, `[1]` depth 1, `[[]]`
 //!   depth 2, empty containers counted too). Deeper nesting fails with
 //!   [`MsgpackError::TooDeep`]. The scanner's stack holds at most this many `u64`s.
+//!   How deep a value that passed nests is kept for free:
+//!   [`MsgpackScanner::last_depth`], [`SelfDelimited::last_frame_depth`], and per value
+//!   of a batch [`MsgpackScanner::scan_many_with_depth`] and
+//!   [`SelfDelimited::for_each_value_with_depth`]:
+//!
+//! ```text
+//!   0x2a            0x91 0x01          0x92 0x91 0x90 0x01        0x81 0x90 0x01
+//!   42: depth 0     [1]: depth 1       [[[]], 1]: depth 3          {[]: 1}: depth 2
+//! ```
 //!
 //! The one byte that is never valid, `0xc1`, fails with [`MsgpackError::InvalidMarker`].
 //! Everything else is a valid marker, so a value is either complete, a prefix of a
