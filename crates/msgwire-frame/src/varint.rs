@@ -253,7 +253,7 @@ impl VarintPrefixed {
         }
         too_long(partial.value)?;
         // Within the limit, but with `max_frame_length(usize::MAX)` varint plus payload
-        // may still be past usize::MAX (`ff ff … ff 01`): a frame this machine cannot
+        // may still be past usize::MAX (`ff ff ... ff 01`): a frame this machine cannot
         // hold.
         let header = partial.read;
         let body = usize::try_from(partial.value)

@@ -30,6 +30,10 @@ pub enum Scan {
 pub struct MsgpackScanner {
     max_depth: usize,
     pub(super) max: usize,
+    /// `max` as the scanner compares with it: at most `u64::MAX - 1`, so that a length
+    /// sum that saturated at `u64::MAX` (a value no machine could hold, announced under
+    /// `max_frame_length(usize::MAX)`) is always over it.
+    limit: u64,
     /// Offset of the next byte to look at; past the input when waiting for the end of a
     /// `str`/`bin`/`ext` payload or of a fixed-size scalar.
     pub(super) pos: usize,
@@ -70,6 +74,7 @@ impl MsgpackScanner {
         Self {
             max_depth,
             max: max_frame_length,
+            limit: (max_frame_length as u64).min(u64::MAX - 1),
             pos: 0,
             pending: 1,
             top: 1,
@@ -135,14 +140,6 @@ impl MsgpackScanner {
         Scan::Complete(pos)
     }
 
-    /// `max_frame_length` as the scanner compares with it: at most `u64::MAX - 1`, so
-    /// that a length sum that saturated at `u64::MAX` (a value no machine could hold,
-    /// announced under `max_frame_length(usize::MAX)`) is always over it.
-    #[inline(always)]
-    fn limit(&self) -> u64 {
-        (self.max as u64).min(u64::MAX - 1)
-    }
-
     fn too_long(&mut self, length: u64) -> Error {
         self.reset();
         Error::TooLong {
@@ -173,7 +170,7 @@ impl MsgpackScanner {
         }
         let mut pending = self.pending;
         let mut top = self.top;
-        let max = self.limit();
+        let max = self.limit;
         if pending == 0 {
             // Complete once the last payload arrived.
             return Ok(self.complete(pos));
@@ -333,7 +330,7 @@ impl MsgpackScanner {
         // Saturating: a sum past u64::MAX ends at u64::MAX, which `limit` excludes.
         let pending = (pending - 1).saturating_add(n);
         let least = (after as u64).saturating_add(pending);
-        if least > self.limit() {
+        if least > self.limit {
             return Err(self.too_long(least));
         }
         let top = top - 1;
