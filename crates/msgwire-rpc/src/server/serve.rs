@@ -183,7 +183,9 @@ where
                     };
                     let server = server.clone();
                     let shutdown = shutdown.clone();
-                    let span = tracing::info_span!("connection", %peer);
+                    // At the level of the warnings about the peer (not info), so that
+                    // under the default filter (warn) every one of them names the peer.
+                    let span = tracing::error_span!("connection", %peer);
                     connections.spawn(
                         async move {
                             if let Err(error) = server.serve_connection_until(io, shutdown).await {
