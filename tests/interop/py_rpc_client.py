@@ -10,30 +10,23 @@ exits 0 only if every answer was right.
 """
 import json
 import random
-import socket
 import struct
 import sys
 
 import msgpack
 
+import rpc_wire
+
 
 class Conn:
     def __init__(self, host, port, dialect):
-        self.sock = socket.create_connection((host, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = rpc_wire.connect(host, port)
         self.dialect = dialect
         self.buf = b""
-        self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        self.unpacker = rpc_wire.unpacker()
 
     def encode(self, msgid, method, params):
-        if self.dialect == "msgpack-rpc":
-            return msgpack.packb([0, msgid, method, params])
-        if self.dialect == "framed-binary":
-            body = msgpack.packb({"method": method, "params": params})
-            rest = b"\x01" + struct.pack(">I", msgid) + body
-            return struct.pack(">I", len(rest)) + rest
-        body = msgpack.packb({"method": method, "params": params, "id": msgid})
-        return struct.pack(">I", len(body)) + body
+        return rpc_wire.request(self.dialect, msgid, method, params)
 
     def _recv(self):
         data = self.sock.recv(65536)

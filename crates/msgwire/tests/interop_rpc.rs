@@ -12,16 +12,12 @@ use serde_json::json;
 
 const DIALECTS: [&str; 3] = ["msgpack-rpc", "framed-binary", "framed-map"];
 
-fn host_port(serve: &Serve) -> (String, String) {
-    (serve.addr.ip().to_string(), serve.addr.port().to_string())
-}
-
 /// 1,000 random add/multiply requests (half positional, half named) in ONE write, in
 /// each dialect: every one answered with its own result, matched by id.
 #[test]
 fn python_msgpack_batch_of_1000_in_one_write() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     for dialect in DIALECTS {
         let summary = run_peer(python_script(
             "py_rpc_client.py",
@@ -35,7 +31,7 @@ fn python_msgpack_batch_of_1000_in_one_write() {
 #[test]
 fn python_msgpack_request_one_byte_at_a_time() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     for dialect in DIALECTS {
         let summary = run_peer(python_script(
             "py_rpc_client.py",
@@ -54,7 +50,7 @@ fn python_msgpack_request_one_byte_at_a_time() {
 #[test]
 fn python_msgpack_errors_carry_their_codes() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     for dialect in DIALECTS {
         let summary = run_peer(python_script(
             "py_rpc_client.py",
@@ -78,7 +74,7 @@ fn python_msgpack_errors_carry_their_codes() {
 #[test]
 fn pynvim_tcp_session_calls_add() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     let summary = run_peer(python_script("py_pynvim_client.py", &[&host, &port]));
     assert_eq!(summary, json!({"add": 3, "greet": "Hello, pynvim!"}));
 }
@@ -87,7 +83,7 @@ fn pynvim_tcp_session_calls_add() {
 #[test]
 fn node_msgpack5rpc() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     let summary = run_peer(node_script(
         "node_rpc_client.mjs",
         &[&host, &port, "msgpack5rpc"],
@@ -109,7 +105,7 @@ fn node_msgpack5rpc() {
 #[test]
 fn node_msgpack_over_framed_map() {
     let serve = Serve::start(&[]);
-    let (host, port) = host_port(&serve);
+    let (host, port) = serve.host_port();
     let summary = run_peer(node_script(
         "node_rpc_client.mjs",
         &[&host, &port, "framed-map"],

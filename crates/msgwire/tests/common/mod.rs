@@ -142,9 +142,17 @@ impl Serve {
     /// Starts `msgwire serve --rpc 127.0.0.1:0 ARGS` and waits for the line that says
     /// where it listens (and, with `--unix`, for the Unix socket's line too).
     pub fn start(args: &[&str]) -> Serve {
-        let mut child = msgwire()
-            .args(["serve", "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(args)
+        Serve::start_with(args, |_| {})
+    }
+
+    /// [`start`](Self::start), with `configure` applied to the command first (to set or
+    /// remove environment variables, say).
+    pub fn start_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Serve {
+        let mut cmd = msgwire();
+        cmd.args(["serve", "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(args);
+        configure(&mut cmd);
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -204,6 +212,11 @@ impl Serve {
     /// The TCP address as `HOST:PORT` text.
     pub fn addr(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The TCP address as the two arguments `HOST PORT` the peer scripts take.
+    pub fn host_port(&self) -> (String, String) {
+        (self.addr.ip().to_string(), self.addr.port().to_string())
     }
 
     /// The process id.
