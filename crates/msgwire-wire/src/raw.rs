@@ -83,20 +83,28 @@ impl RawValue {
 
     /// The bytes of `value`.
     pub fn from_value(value: &Value) -> Self {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(FIRST_CAPACITY);
         // Writing to a Vec cannot fail.
         if rmpv::encode::write_value(&mut out, value).is_err() {
             return Self::nil();
         }
-        RawValue(out.into())
+        Self::from_vec(out)
     }
 
     /// `value` written with serde (structs as maps with their field names, as
     /// `rmp_serde::to_vec_named` writes them; tuples and `Vec`s as arrays).
     pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
-        rmp_serde::to_vec_named(value)
-            .map(|v| RawValue(v.into()))
-            .map_err(|e| EncodeError::Serialize(Arc::new(e)))
+        let mut out = Vec::with_capacity(FIRST_CAPACITY);
+        rmp_serde::encode::write_named(&mut out, value)
+            .map_err(|e| EncodeError::Serialize(Arc::new(e)))?;
+        Ok(Self::from_vec(out))
+    }
+
+    /// Bytes written in a `Vec`: trimmed to their length first, so that `Bytes` takes
+    /// the allocation as it is instead of adding a header of its own.
+    fn from_vec(mut bytes: Vec<u8>) -> Self {
+        bytes.shrink_to_fit();
+        RawValue(Bytes::from(bytes))
     }
 
     /// Checks that `bytes` are exactly one MessagePack value within `limits` (nesting
@@ -242,6 +250,9 @@ impl Default for RawValue {
         RawValue::nil()
     }
 }
+
+/// What a value written here starts with: most params and results are small.
+const FIRST_CAPACITY: usize = 64;
 
 /// Values up to this many bytes are shown decoded by `Debug`.
 const DEBUG_SHOWN: usize = 256;

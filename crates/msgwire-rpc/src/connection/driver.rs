@@ -83,6 +83,7 @@ where
         notifications: None,
         ready: Vec::new(),
         spawned: Vec::new(),
+        starting: Vec::new(),
     };
     let reason = reader.run(shutdown.unwrap_or_default()).await;
     tracing::debug!(?reason, "connection closing");
@@ -131,6 +132,8 @@ struct Reader<R> {
     ready: Vec<(IncomingCall, Result<RawValue, RpcError>)>,
     /// Handler tasks to register at the next lock.
     spawned: Vec<(IncomingCall, tokio::task::AbortHandle)>,
+    /// The requests and notifications the session asked to start (kept for its room).
+    starting: Vec<Event>,
 }
 
 /// The queue of notifications waiting for their handlers, and the task that runs them
@@ -150,15 +153,16 @@ impl<R: AsyncRead> Reader<R> {
             self.inner.reading.store(true, Ordering::Relaxed);
             self.read_buffered().await;
             self.inner.reading.store(false, Ordering::Relaxed);
-            let (wants_read, timer) = {
+            let (wants_read, timer, quiet) = {
                 let mut state = self.inner.lock();
                 if let Some(reason) = state.session.close_reason() {
                     return reason.clone();
                 }
                 state.armed = state.session.poll_timeout();
-                (state.session.wants_read(), state.armed)
+                let quiet = state.session.running() == 0 && state.session.waiting() == 0;
+                (state.session.wants_read(), state.armed, quiet)
             };
-            self.upkeep_buffer();
+            self.upkeep_buffer(quiet);
             let wake = self.inner.wake_reader.notified();
             let sleep = match timer {
                 Some(at) => Either::Left(tokio::time::sleep_until(at.into())),
@@ -203,10 +207,12 @@ impl<R: AsyncRead> Reader<R> {
     }
 
     /// Makes room for the next read: doubling while a large message arrives (up to
-    /// [`MAX_READ`] more per read), a small chunk otherwise; an empty buffer is let go,
-    /// so an idle connection holds none.
-    fn upkeep_buffer(&mut self) {
-        if self.buf.is_empty() {
+    /// [`MAX_READ`] more per read), a small chunk otherwise. An empty buffer is let go
+    /// when the connection is `quiet` (nothing in flight either way) or it grew past a
+    /// chunk, so an idle connection holds none, and one under load does not allocate a
+    /// buffer per read.
+    fn upkeep_buffer(&mut self, quiet: bool) {
+        if self.buf.is_empty() && (quiet || self.buf.capacity() > READ_CHUNK) {
             self.buf = BytesMut::new();
         }
         let spare = self.buf.capacity() - self.buf.len();
@@ -229,14 +235,14 @@ impl<R: AsyncRead> Reader<R> {
                 Err(error) => Err(error),
             };
             let fatal = matches!(&parsed, Err(e) if e.is_fatal());
-            let events = {
+            {
                 let inner = Arc::clone(&self.inner);
                 let mut state = inner.lock();
                 self.flush_started(&mut state);
                 state.session.handle(now(), parsed);
-                inner.settle(&mut state)
-            };
-            self.start(events);
+                inner.settle_into(&mut state, &mut self.starting);
+            }
+            self.start();
             if fatal {
                 break;
             }
@@ -263,9 +269,10 @@ impl<R: AsyncRead> Reader<R> {
         }
     }
 
-    /// Starts the handlers of requests and notifications.
-    fn start(&mut self, events: Vec<Event>) {
-        for event in events {
+    /// Starts the handlers of the requests and notifications the session asked for.
+    fn start(&mut self) {
+        let mut events = std::mem::take(&mut self.starting);
+        for event in events.drain(..) {
             match event {
                 Event::Request {
                     call,
@@ -276,6 +283,7 @@ impl<R: AsyncRead> Reader<R> {
                 _ => {}
             }
         }
+        self.starting = events;
     }
 
     fn start_call(&mut self, call: IncomingCall, method: String, params: RawValue) {

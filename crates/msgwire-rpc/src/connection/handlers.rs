@@ -6,10 +6,12 @@
 //! registered after: if the session says the call is no longer running by then — it
 //! finished, or was cancelled — the task is aborted instead (a no-op if it finished).
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::task::{Context as TaskContext, Poll};
 
+/// Maps keyed by call ids: foldhash, seeded per process (the ids of the peer's calls are
+/// the peer's to choose, and a table holds at most `max_in_flight` of them).
+use foldhash::HashMap;
 use futures::FutureExt;
 use msgwire_wire::{CallId, RawValue, RpcError};
 use tokio::task::AbortHandle;

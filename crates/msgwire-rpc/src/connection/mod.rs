@@ -24,12 +24,14 @@ mod driver;
 mod handlers;
 mod writer;
 
-use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+/// Maps keyed by call ids: foldhash, seeded per process (the ids of the peer's calls are
+/// the peer's to choose, and a table holds at most `max_in_flight` of them).
+use foldhash::{HashMap, HashMapExt};
 use futures::future::BoxFuture;
 use msgwire_wire::{CallId, Dialect, RawValue, RpcError};
 use tokio::sync::{oneshot, Notify};
@@ -135,10 +137,10 @@ impl Inner {
     }
 
     /// Carries out what the session asked for that needs no task of its own (answers
-    /// to callers, aborted handlers); returns the requests and notifications for the
-    /// reader to start. Call with the lock held, after every session call.
-    pub(crate) fn settle(&self, state: &mut State) -> Vec<Event> {
-        let mut to_start = Vec::new();
+    /// to callers, aborted handlers, wake-ups), and moves the requests and
+    /// notifications to start into `to_start` (only the reader's `Session::handle`
+    /// makes those). Call with the lock held, after every session call.
+    pub(crate) fn settle_into(&self, state: &mut State, to_start: &mut Vec<Event>) {
         while let Some(event) = state.session.poll_event() {
             match event {
                 Event::Answer { id, result } => {
@@ -162,7 +164,15 @@ impl Inner {
         if state.session.has_transmit() || state.session.is_closed() {
             self.wake_writer.notify_one();
         }
-        to_start
+    }
+
+    /// [`settle_into`](Self::settle_into) where nothing can be asked to start.
+    pub(crate) fn settle(&self, state: &mut State) {
+        let mut to_start = Vec::new();
+        self.settle_into(state, &mut to_start);
+        if !to_start.is_empty() {
+            tracing::error!(?to_start, "requests to start outside the reader; dropped");
+        }
     }
 
     /// The handler of `call` finished.
@@ -234,6 +244,15 @@ impl Connection {
         deadline: Option<Instant>,
         mut queue: impl FnMut(&mut State) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
+        // The common case first: room now, no waiting registered.
+        {
+            let mut state = self.inner.lock();
+            if state.session.has_room() || state.session.is_closed() {
+                let queued = queue(&mut state);
+                self.inner.settle(&mut state);
+                return queued;
+            }
+        }
         loop {
             let mut room = pin!(self.inner.room.notified());
             room.as_mut().enable();
@@ -266,14 +285,12 @@ impl Connection {
     ) -> Result<RawValue, CallError> {
         let (tx, rx) = oneshot::channel();
         let mut tx = Some(tx);
-        let mut params = Some(params);
+        let mut request = Some((method, params));
         let id = self
             .when_room(deadline, |state| {
-                let id = state.session.call(
-                    method.clone(),
-                    params.take().unwrap_or_default(),
-                    deadline,
-                )?;
+                // Called once: when there is room, or the connection is closed.
+                let (method, params) = request.take().unwrap_or_default();
+                let id = state.session.call(method, params, deadline)?;
                 if let Some(tx) = tx.take() {
                     state.answers.insert(id, tx);
                 }
@@ -304,11 +321,10 @@ impl Connection {
 
     /// Queues a notification.
     pub(crate) async fn notify(&self, method: String, params: RawValue) -> Result<(), CallError> {
-        let mut params = Some(params);
+        let mut notification = Some((method, params));
         self.when_room(None, |state| {
-            state
-                .session
-                .notify(method.clone(), params.take().unwrap_or_default())
+            let (method, params) = notification.take().unwrap_or_default();
+            state.session.notify(method, params)
         })
         .await
     }

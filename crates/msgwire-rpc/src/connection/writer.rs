@@ -4,7 +4,8 @@
 //! writes it with one `write_all` and one `flush`. Under load (many calls pipelined on
 //! one connection) a batch holds dozens of responses and a write system call carries
 //! all of them; with one call in flight a batch is one message and nothing waits.
-//! The buffer is let go whenever the writer waits, so an idle connection holds none.
+//! The buffer is let go when the writer waits on a quiet connection (nothing in
+//! flight), so an idle connection holds none.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -21,6 +22,9 @@ use crate::error::CloseReason;
 /// A batch stops growing past this many bytes, so that one write is never held back
 /// for long and the buffer stays small.
 const MAX_BATCH: usize = 256 * 1024;
+
+/// A buffer that grew past this for a large batch is let go before the writer waits.
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 /// Runs until the session is closed and everything it queued is written, or a write
 /// fails. `write_timeout` bounds each batch's write: a peer that stops reading for that
@@ -39,13 +43,15 @@ pub(crate) async fn run<W>(
         let wake = inner.wake_writer.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        let (was_full, closed) = take(&inner, &mut batch);
+        let taken = take(&inner, &mut batch);
         if batch.is_empty() {
-            if closed {
+            if taken.closed {
                 break;
             }
-            // Idle: keep no buffer while waiting.
-            buf = BytesMut::new();
+            // Quiet (or the buffer grew for a large batch): keep no buffer while waiting.
+            if taken.quiet || buf.capacity() > KEEP_CAPACITY {
+                buf = BytesMut::new();
+            }
             wake.await;
             continue;
         }
@@ -61,7 +67,7 @@ pub(crate) async fn run<W>(
         for message in batch.drain(..) {
             encode(&codec, message, &mut buf, &inner);
         }
-        if was_full {
+        if taken.was_full {
             // Callers and the reader waited for room; they can go on.
             inner.room.notify_waiters();
             inner.wake_reader.notify_one();
@@ -95,9 +101,18 @@ pub(crate) async fn run<W>(
     let _ = io.shutdown().await;
 }
 
-/// Takes queued messages, up to a batch. Returns whether the queue was full before
-/// (so that those waiting for room are woken) and whether the session is closed.
-fn take(inner: &Inner, batch: &mut Vec<Message>) -> (bool, bool) {
+/// What [`take`] saw.
+struct Taken {
+    /// The queue was full before: those waiting for room are to be woken.
+    was_full: bool,
+    /// The session is closed.
+    closed: bool,
+    /// Nothing is in flight either way.
+    quiet: bool,
+}
+
+/// Takes queued messages, up to a batch.
+fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
     let mut state = inner.lock();
     let was_full = !state.session.has_room();
     let mut bytes = 0;
@@ -108,7 +123,11 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> (bool, bool) {
         bytes += message.encoded_len_hint();
         batch.push(message);
     }
-    (was_full, state.session.is_closed())
+    Taken {
+        was_full,
+        closed: state.session.is_closed(),
+        quiet: state.session.running() == 0 && state.session.waiting() == 0,
+    }
 }
 
 /// Whether other messages are likely on their way: the reader is still answering what

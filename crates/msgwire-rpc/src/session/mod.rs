@@ -48,9 +48,12 @@ mod events;
 mod tests;
 mod warn;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+/// Maps keyed by call ids: foldhash, seeded per process (the ids of the peer's calls are
+/// the peer's to choose, and a table holds at most `max_in_flight` of them).
+use foldhash::{HashMap, HashMapExt};
 use msgwire_wire::text::{excerpt, EXCERPT_LEN};
 use msgwire_wire::{
     CallId, Code, Dialect, EncodeError, Malformed, Message, RawValue, RpcError, WireError,

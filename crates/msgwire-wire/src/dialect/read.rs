@@ -63,9 +63,16 @@ impl<'a> Reader<'a> {
         Some(len)
     }
 
-    /// Steps over the next value and returns where it is.
+    /// Steps over the next value and returns where it is. A scalar whose header gives
+    /// its length (nil, booleans, numbers, str, bin) is stepped over from its header
+    /// alone; anything else is measured by the scanner.
     pub(super) fn value(&mut self) -> Result<Range<usize>, MalformedReason> {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        if let Some(n) = scalar_len(rest) {
+            let range = self.pos..self.pos + n;
+            self.pos += n;
+            return Ok(range);
+        }
         match self.scanner.scan(rest) {
             Ok(Scan::Complete(n)) => {
                 if self.scanner.last_depth() > self.max_depth {
@@ -94,6 +101,30 @@ impl<'a> Reader<'a> {
         let range = self.value()?;
         Ok(&self.bytes[range])
     }
+}
+
+/// How many bytes the scalar at the front of `bytes` takes, if it is one whose header
+/// says (nil, booleans, numbers, str, bin) and all of it is there. A scalar needs no
+/// checking: every byte of its payload is valid whatever it holds.
+fn scalar_len(bytes: &[u8]) -> Option<usize> {
+    let &first = bytes.first()?;
+    let be = |width: usize| -> Option<usize> {
+        let field = bytes.get(1..1 + width)?;
+        Some(field.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b)))
+    };
+    let len = match first {
+        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => 1,
+        0xcc | 0xd0 => 2,
+        0xcd | 0xd1 => 3,
+        0xca | 0xce | 0xd2 => 5,
+        0xcb | 0xcf | 0xd3 => 9,
+        0xa0..=0xbf => 1 + usize::from(first & 0x1f),
+        0xc4 | 0xd9 => 2 + be(1)?,
+        0xc5 | 0xda => 3 + be(2)?,
+        0xc6 | 0xdb => 5usize.checked_add(be(4)?)?,
+        _ => return None,
+    };
+    (len <= bytes.len()).then_some(len)
 }
 
 /// An id: an integer, or a str of at most [`MAX_STR_ID_LEN`] bytes of UTF-8.
