@@ -40,6 +40,9 @@ fn framed_map_error(code: i64, id: Value) -> Value {
     json!({"result": null, "error": {"code": code, "message": "<message>"}, "id": id})
 }
 
+/// An error response with a code for an id, as a dialect writes it.
+type ErrorAnswer = fn(i64, Value) -> Value;
+
 /// A msgpack-rpc error response for `id`.
 fn msgpack_rpc_error(code: i64, id: Value) -> Value {
     json!([1, id, [code, "<message>"], null])
@@ -195,7 +198,7 @@ fn msgpack_rpc_values_of_the_wrong_shape_are_answered_and_the_connection_goes_on
 fn depth(serve: &Serve, limit: usize) {
     let at = limit as u64;
     let echoed = json!({"id": at, "result_depth": at - 1, "leaf": 1});
-    let error: [(&str, fn(i64, Value) -> Value); 2] = [
+    let error: [(&str, ErrorAnswer); 2] = [
         ("msgpack-rpc", msgpack_rpc_error),
         ("framed-map", framed_map_error),
     ];
