@@ -8,9 +8,11 @@ notification bounds of section 2), with nothing but `socket`, `struct` and `msgp
                                                    connection
     py_seed_gaps.py HOST PORT depth DIALECT LIMIT  params nested LIMIT, LIMIT + 1 and far
                                                    deeper (the server's --max-depth: LIMIT)
-    py_seed_gaps.py HOST PORT notifications METHOD N
+    py_seed_gaps.py HOST PORT notifications METHOD N [hold]
                                                    N notifications of METHOD, then a call,
-                                                   in one write (msgpack-rpc)
+                                                   in one write (msgpack-rpc); with hold,
+                                                   the connection stays open until a line
+                                                   on stdin once the call is answered
     py_seed_gaps.py HOST PORT huge                 16 MB strs and bins where add wants numbers
     py_seed_gaps.py HOST PORT flood MEGABYTES      that much junk over three connections (one
                                                    a dialect); the answers are read as they
@@ -28,10 +30,13 @@ are listed apart, under "messages"), so that the test can compare whole answers 
 ids with their type (a JSON str is a MessagePack str, a JSON number an integer; a bin
 would print as {"$bin": hex}), codes, and what comes after.
 
-The last line of stdout is one JSON summary. `duplicate` prints a JSON line
+The last line of stdout is one JSON summary; with --msgpack after the other arguments,
+the summary as MessagePack, in hex, instead (for a test with no JSON parser at hand).
+`duplicate` prints a JSON line
 {"waiting": "entered"} after its first request and {"waiting": "dropped"} after the
 cancel, and reads a line from stdin before it goes on, so that the test can see the
-handler enter, and its future dropped, in between.
+handler enter, and its future dropped, in between; `notifications ... hold` prints
+{"waiting": "checked"} the same way.
 """
 import json
 import socket
@@ -333,11 +338,14 @@ def cases_depth(peer, host, port, limit):
     return out
 
 
-def cases_notifications(peer, method, count):
+def cases_notifications(peer, method, count, hold):
     """`count` notifications of `method`, then a call, in one write."""
     data = b"".join(peer.notification(method, [f"n{i}"]) for i in range(count))
     peer.send(data + peer.request(1, "add", [1, 2]))
-    return {"answer": peer.answer(), "messages": peer.messages}
+    answer = peer.answer()
+    if hold:
+        wait_for_go("checked")
+    return {"answer": answer, "messages": peer.messages}
 
 
 def cases_huge(peer):
@@ -467,6 +475,8 @@ def main():
     # Answers nest as deep as --max-depth allows (512), and jsonable recurses.
     sys.setrecursionlimit(10000)
     host, port, mode, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+    as_msgpack = "--msgpack" in rest
+    rest = [arg for arg in rest if arg != "--msgpack"]
     if mode == "ids":
         summary = cases_ids(Peer(host, port, rest[0]))
     elif mode == "malformed":
@@ -474,7 +484,8 @@ def main():
     elif mode == "depth":
         summary = cases_depth(Peer(host, port, rest[0]), host, port, int(rest[1]))
     elif mode == "notifications":
-        summary = cases_notifications(Peer(host, port, "msgpack-rpc"), rest[0], int(rest[1]))
+        peer = Peer(host, port, "msgpack-rpc")
+        summary = cases_notifications(peer, rest[0], int(rest[1]), rest[2:] == ["hold"])
     elif mode == "huge":
         summary = cases_huge(Peer(host, port, "msgpack-rpc"))
     elif mode == "flood":
@@ -483,7 +494,7 @@ def main():
         summary = cases_duplicate(Peer(host, port, rest[0]), json.loads(rest[1]), int(rest[2]))
     else:
         raise SystemExit(f"unknown mode {mode}")
-    print(json.dumps(summary))
+    print(msgpack.packb(summary).hex() if as_msgpack else json.dumps(summary))
 
 
 main()

@@ -1,7 +1,7 @@
 // Finding the third-party peer programs the interop tests drive: the Python in `.venv`
 // and the Node packages in `tests/interop/node_modules`, both installed by
-// `scripts/test`. Shared by the test crates of msgwire-frame and msgwire, each of which
-// includes this file from its `tests/<helpers>/mod.rs` with
+// `scripts/test`. Shared by the test crates of msgwire-frame, msgwire-rpc and msgwire,
+// each of which includes this file from its `tests/<helpers>/mod.rs` with
 // `#[path = "../../../../tests/support/peer_programs.rs"]`.
 // A missing peer fails the test with a message saying how to install it, never skips it.
 

@@ -14,6 +14,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 
+#[path = "../../../../tests/support/peer_programs.rs"]
+mod peer_programs;
+#[allow(unused_imports)] // only the tests that run a Python peer use it
+pub use peer_programs::python_script;
+
 /// An upper bound so that a broken test fails instead of hanging. Never a timing claim.
 pub const LIMIT: Duration = Duration::from_secs(20);
 
