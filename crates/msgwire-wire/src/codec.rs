@@ -169,6 +169,17 @@ impl WireCodec {
 
     /// A framing error, with the id of the request it broke in if that can be read.
     fn broken(&self, error: msgwire_frame::Error, buf: &BytesMut) -> WireError {
+        // The framing measures deeper than the limit (to answer what it can); the limit a
+        // peer is told about is the one it was given.
+        let error = match error {
+            msgwire_frame::Error::Msgpack(msgwire_frame::msgpack::MsgpackError::TooDeep {
+                ..
+            }) => msgwire_frame::msgpack::MsgpackError::TooDeep {
+                max: self.limits.max_depth(),
+            }
+            .into(),
+            other => other,
+        };
         WireError::Stream {
             error,
             request: salvage_request_id(self.dialect, buf),

@@ -284,6 +284,12 @@ impl Iterator for ArrayItems {
             return None;
         }
         let rest = self.bytes.get(self.at..)?;
+        if self.left == 1 {
+            // The value was checked as a whole, so its last element is the rest of it:
+            // nothing to measure (`echo` of 16 MiB would otherwise scan all of it).
+            self.left = 0;
+            return (!rest.is_empty()).then(|| RawValue(self.bytes.slice(self.at..)));
+        }
         // The value was checked as a whole; its elements need no limits of their own.
         let mut scanner = MsgpackScanner::with_limits(usize::MAX, usize::MAX);
         let Ok(Scan::Complete(n)) = scanner.scan(rest) else {

@@ -21,13 +21,21 @@ use crate::config::ConnectionConfig;
 use crate::error::CloseReason;
 use crate::session::{Event, IncomingCall};
 
-/// Bytes the read buffer starts with, and grows by between messages.
+/// The most a read takes in between messages, while the peer sends a lot.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The least a read is offered between messages, once the peer's reads come small: an
+/// idle connection holds a read buffer of this size, not [`READ_CHUNK`].
+const SMALL_READ: usize = 512;
 
 /// The most one read takes in. While a large message arrives the buffer doubles up to
 /// this per read, so a stalled header costs nothing and a large message is read in few
 /// system calls; and no single read brings in more than this much to scan at once.
-const MAX_READ: usize = 256 * 1024;
+/// After each such amount read the reader yields to the runtime, so that a peer sending
+/// without a pause (scanning a large msgpack-rpc message as it comes is the slowest
+/// input there is: up to ~15 ns a byte for arrays of one-element arrays) holds up the
+/// other connections on its worker for at most one read's scan.
+const MAX_READ: usize = 64 * 1024;
 
 /// Framed messages at least this large are parsed (their body scanned) on the blocking
 /// pool, so that one peer's large message does not hold up the worker that other
@@ -84,6 +92,8 @@ where
         ready: Vec::new(),
         spawned: Vec::new(),
         starting: Vec::new(),
+        read_size: READ_CHUNK,
+        unyielded: 0,
     };
     let reason = reader.run(shutdown.unwrap_or_default()).await;
     tracing::debug!(?reason, "connection closing");
@@ -134,6 +144,11 @@ struct Reader<R> {
     spawned: Vec<(IncomingCall, tokio::task::AbortHandle)>,
     /// The requests and notifications the session asked to start (kept for its room).
     starting: Vec<Event>,
+    /// What the next read between messages is offered: [`READ_CHUNK`] while the peer
+    /// fills what it is offered, down to [`SMALL_READ`] once its reads come small.
+    read_size: usize,
+    /// Bytes read since the reader last yielded to the runtime.
+    unyielded: usize,
 }
 
 /// The queue of notifications waiting for their handlers, and the task that runs them
@@ -163,6 +178,7 @@ impl<R: AsyncRead> Reader<R> {
                 (state.session.wants_read(), state.armed, quiet)
             };
             self.upkeep_buffer(quiet);
+            let offered = (self.buf.capacity() - self.buf.len()).min(MAX_READ);
             let wake = self.inner.wake_reader.notified();
             let sleep = match timer {
                 Some(at) => Either::Left(tokio::time::sleep_until(at.into())),
@@ -191,7 +207,10 @@ impl<R: AsyncRead> Reader<R> {
                     }
                     self.with_session(|state| state.session.handle_eof());
                 }
-                Woke::Read(Ok(_)) => self.with_session(|state| state.session.bytes_received(now())),
+                Woke::Read(Ok(n)) => {
+                    self.with_session(|state| state.session.bytes_received(now()));
+                    self.read_done(n, offered).await;
+                }
                 Woke::Read(Err(error)) => {
                     self.with_session(|state| state.session.close(CloseReason::Io(Arc::new(error))))
                 }
@@ -207,7 +226,7 @@ impl<R: AsyncRead> Reader<R> {
     }
 
     /// Makes room for the next read: doubling while a large message arrives (up to
-    /// [`MAX_READ`] more per read), a small chunk otherwise. An empty buffer is let go
+    /// [`MAX_READ`] more per read), [`read_size`](Self::read_size) otherwise. An empty buffer is let go
     /// when the connection is `quiet` (nothing in flight either way) or it grew past a
     /// chunk, so an idle connection holds none, and one under load does not allocate a
     /// buffer per read.
@@ -219,10 +238,26 @@ impl<R: AsyncRead> Reader<R> {
         let want = if self.codec.is_mid_message() {
             self.buf.len().clamp(READ_CHUNK, MAX_READ)
         } else {
-            READ_CHUNK
+            self.read_size
         };
         if spare < want / 2 {
             self.buf.reserve(want);
+        }
+    }
+
+    /// After a read of `n` bytes out of `offered`: a read that filled its room asks for
+    /// twice the room next time, a small one for [`SMALL_READ`]. Every [`MAX_READ`]
+    /// bytes, the other tasks get their turn.
+    async fn read_done(&mut self, n: usize, offered: usize) {
+        if n >= offered {
+            self.read_size = (self.read_size * 2).min(READ_CHUNK);
+        } else if n <= SMALL_READ / 2 {
+            self.read_size = SMALL_READ;
+        }
+        self.unyielded += n;
+        if self.unyielded >= MAX_READ {
+            self.unyielded = 0;
+            tokio::task::yield_now().await;
         }
     }
 

@@ -64,6 +64,9 @@ pub(crate) async fn run<W>(
             tokio::task::yield_now().await;
             take(&inner, &mut batch);
         }
+        // Room for the whole batch at once: a large answer is copied once, not again
+        // each time a growing buffer doubles.
+        buf.reserve(batch.iter().map(Message::encoded_len_hint).sum());
         for message in batch.drain(..) {
             encode(&codec, message, &mut buf, &inner);
         }

@@ -593,6 +593,7 @@ impl Session {
             return;
         }
         self.state = State::Closed;
+        self.warnings.flush();
         let error = reason.to_call_error();
         self.reason = Some(reason.clone());
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();

@@ -48,6 +48,17 @@ impl Warnings {
         }
     }
 
+    /// Says how many warnings were held back, if any (when the connection ends).
+    pub(super) fn flush(&mut self) {
+        if self.suppressed > 0 {
+            tracing::warn!(
+                suppressed = self.suppressed,
+                "more warnings about this peer were not logged"
+            );
+            self.suppressed = 0;
+        }
+    }
+
     /// Warnings held back in the current window.
     #[cfg(test)]
     pub(super) fn suppressed(&self) -> u64 {

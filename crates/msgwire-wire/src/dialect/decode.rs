@@ -291,12 +291,18 @@ pub(crate) fn parse_framed_map(body: Bytes, limits: &Limits) -> Parsed {
     let has_method = fields.method.is_some();
     let is_response = !has_method && (fields.result.is_some() || fields.error.is_some());
     let readable_id = id.clone().ok().flatten();
+    // Without an id in what could be read, a map that broke off may still have had one:
+    // it is a notification only if it was read to its end.
     let kind = if is_response {
         MessageKind::Response
-    } else if has_method && matches!(id, Ok(None)) {
+    } else if has_method && matches!(id, Ok(None)) && fields.broken.is_none() {
         MessageKind::Notification
     } else if has_method || id.is_err() || readable_id.is_some() {
-        MessageKind::Request
+        if fields.broken.is_some() && readable_id.is_none() {
+            MessageKind::Unknown
+        } else {
+            MessageKind::Request
+        }
     } else {
         MessageKind::Unknown
     };
