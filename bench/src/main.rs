@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! cargo run --release -p msgwire-bench -- [--quick] [framing|scanner|buffers|all]
+//! cargo build --release -p msgwire && cargo run --release -p msgwire-bench -- fairness
 //! ```
+//!
+//! `fairness` runs the real `msgwire serve`, so it is not part of `all`.
 
 mod alloc;
 mod buffers;
+mod fairness;
 mod framing;
 mod scanner;
 mod timing;
@@ -34,5 +38,8 @@ fn main() {
     }
     if wants("buffers") {
         buffers::run(quick);
+    }
+    if what.contains(&"fairness") {
+        fairness::run(quick);
     }
 }
