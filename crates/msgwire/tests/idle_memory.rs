@@ -1,7 +1,11 @@
 //! What an idle connection costs a real `msgwire serve` process (issue 3, acceptance 2 and
-//! limit 5): resident memory before and after opening 1,000 connections that stay idle,
-//! in two variants — connections that never send a byte, and connections that made one
-//! call and then went quiet. Each must cost under 16 KiB.
+//! limit 5; issue 6, section 2): resident memory before and after opening 1,000
+//! connections that stay idle, in two variants — connections that never send a byte,
+//! which must cost under 4 KiB each (issue 6's target), and connections that made one
+//! call and then went quiet, which must cost under 6 KiB each. Issue 6 asks for 4 KiB
+//! there too; that is not met yet (about 4.4 KiB: the reader's and writer's task state
+//! and the session's shared state, see BENCHMARKS.md, "Idle connections"), so the bound
+//! guards what has been reached.
 //!
 //! The server runs with `--first-byte-timeout 0 --idle-timeout 0` so that it keeps the
 //! silent connections for the measurement. Figures are printed; run with
@@ -22,7 +26,10 @@ use common::Serve;
 use server_guard::{open_fds, rss_kib, Raw};
 
 const CONNECTIONS: usize = 1000;
-const BOUND_KIB_PER_CONNECTION: f64 = 16.0;
+/// Per connection that never sent a byte.
+const SILENT_BOUND_KIB: f64 = 4.0;
+/// Per connection that made one call, then went quiet.
+const AFTER_A_CALL_BOUND_KIB: f64 = 6.0;
 
 /// The soft limit on this process's open files, from `/proc/self/limits`.
 fn open_files_limit() -> Option<usize> {
@@ -125,16 +132,16 @@ fn kib_per_idle_connection(n: usize, call_first: bool) -> f64 {
 }
 
 #[test]
-fn an_idle_connection_costs_the_server_less_than_16_kib() {
+fn an_idle_connection_costs_the_server_less_than_4_kib_silent_and_6_kib_after_a_call() {
     let n = connection_count();
     let silent = kib_per_idle_connection(n, false);
     let after_a_call = kib_per_idle_connection(n, true);
     assert!(
-        silent < BOUND_KIB_PER_CONNECTION,
+        silent < SILENT_BOUND_KIB,
         "a silent connection costs {silent:.2} KiB"
     );
     assert!(
-        after_a_call < BOUND_KIB_PER_CONNECTION,
+        after_a_call < AFTER_A_CALL_BOUND_KIB,
         "an idle connection that made one call costs {after_a_call:.2} KiB"
     );
 }

@@ -26,7 +26,7 @@ const READ_CHUNK: usize = 8 * 1024;
 
 /// The least a read is offered between messages, once the peer's reads come small: an
 /// idle connection holds a read buffer of this size, not [`READ_CHUNK`].
-const SMALL_READ: usize = 512;
+const SMALL_READ: usize = 128;
 
 /// The most one read takes in. While a large message arrives the buffer doubles up to
 /// this per read, so a stalled header costs nothing and a large message is read in few
@@ -174,7 +174,7 @@ impl<R: AsyncRead> Reader<R> {
                     return reason.clone();
                 }
                 state.armed = state.session.poll_timeout();
-                let quiet = state.session.running() == 0 && state.session.waiting() == 0;
+                let quiet = state.session.let_go_if_quiet();
                 (state.session.wants_read(), state.armed, quiet)
             };
             self.upkeep_buffer(quiet);
@@ -226,13 +226,19 @@ impl<R: AsyncRead> Reader<R> {
     }
 
     /// Makes room for the next read: doubling while a large message arrives (up to
-    /// [`MAX_READ`] more per read), [`read_size`](Self::read_size) otherwise. An empty buffer is let go
-    /// when the connection is `quiet` (nothing in flight either way) or it grew past a
-    /// chunk, so an idle connection holds none, and one under load does not allocate a
-    /// buffer per read.
+    /// [`MAX_READ`] more per read), [`read_size`](Self::read_size) otherwise. An empty
+    /// buffer is let go when the connection is `quiet` (nothing in flight either way)
+    /// or it grew past a chunk, so an idle connection holds a small one, and one under
+    /// load does not allocate a buffer per read. A quiet connection lets go of its
+    /// (empty) lists of handlers to start and answer too.
     fn upkeep_buffer(&mut self, quiet: bool) {
         if self.buf.is_empty() && (quiet || self.buf.capacity() > READ_CHUNK) {
             self.buf = BytesMut::new();
+        }
+        if quiet {
+            self.ready = Vec::new();
+            self.spawned = Vec::new();
+            self.starting = Vec::new();
         }
         let spare = self.buf.capacity() - self.buf.len();
         let want = if self.codec.is_mid_message() {

@@ -52,6 +52,9 @@ pub(crate) async fn run<W>(
             if taken.quiet || buf.capacity() > KEEP_CAPACITY {
                 buf = BytesMut::new();
             }
+            if taken.quiet {
+                batch = Vec::new();
+            }
             wake.await;
             continue;
         }
@@ -126,10 +129,15 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
         bytes += message.encoded_len_hint();
         batch.push(message);
     }
+    let quiet = if batch.is_empty() {
+        state.session.let_go_if_quiet()
+    } else {
+        state.session.is_quiet()
+    };
     Taken {
         was_full,
         closed: state.session.is_closed(),
-        quiet: state.session.running() == 0 && state.session.waiting() == 0,
+        quiet,
     }
 }
 

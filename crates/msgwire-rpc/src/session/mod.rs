@@ -426,6 +426,31 @@ impl Session {
         self.running.len()
     }
 
+    /// Whether nothing is in flight either way: no call of the peer is being handled
+    /// and none of this end's waits for an answer.
+    pub fn is_quiet(&self) -> bool {
+        self.running.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Lets go of the room the queues and call tables grew to, if the connection is
+    /// quiet and they are empty, so that an idle connection keeps none of it. While
+    /// calls are in flight the room is kept: a busy connection does not allocate per
+    /// call. Returns whether the connection is quiet.
+    pub fn let_go_if_quiet(&mut self) -> bool {
+        if !self.is_quiet() {
+            return false;
+        }
+        self.running = HashMap::new();
+        self.waiting = HashMap::new();
+        if self.outgoing.is_empty() {
+            self.outgoing = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        true
+    }
+
     /// A notification handler finished.
     pub fn notification_done(&mut self, now: Instant) {
         self.notifications = self.notifications.saturating_sub(1);
