@@ -16,6 +16,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../../tests/support/open_files.rs"]
+mod open_files;
 mod server_guard;
 
 use std::io::{Read, Write};
@@ -30,27 +32,6 @@ const CONNECTIONS: usize = 1000;
 const SILENT_BOUND_KIB: f64 = 4.0;
 /// Per connection that made one call, then went quiet.
 const AFTER_A_CALL_BOUND_KIB: f64 = 6.0;
-
-/// The soft limit on this process's open files, from `/proc/self/limits`.
-fn open_files_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// 1,000, or fewer if this process may not open that many sockets.
-fn connection_count() -> usize {
-    match open_files_limit() {
-        Some(limit) if limit < CONNECTIONS + 100 => {
-            let n = limit.saturating_sub(100).max(100);
-            eprintln!(
-                "open files limited to {limit}: measuring {n} connections, not {CONNECTIONS}"
-            );
-            n
-        }
-        _ => CONNECTIONS,
-    }
-}
 
 /// Waits (at most 30 s, against a hang) until the server holds `fds` descriptors, that
 /// is, until it has accepted (or closed) every connection in question, then lets its
@@ -133,7 +114,7 @@ fn kib_per_idle_connection(n: usize, call_first: bool) -> f64 {
 
 #[test]
 fn an_idle_connection_costs_the_server_less_than_4_kib_silent_and_6_kib_after_a_call() {
-    let n = connection_count();
+    let n = open_files::connections_within_limit(CONNECTIONS, 1);
     let silent = kib_per_idle_connection(n, false);
     let after_a_call = kib_per_idle_connection(n, true);
     assert!(
