@@ -150,35 +150,47 @@ fn s(text: &str) -> Value {
 impl Raw {
     /// Appends a request, framed, to `out`.
     pub fn encode_request(self, out: &mut Vec<u8>, id: u32, method: &str, params: Vec<Value>) {
+        self.encode_request_raw(out, id, method, &pack(&Value::Array(params)));
+    }
+
+    /// Appends a request whose params are already MessagePack (`params`, one value),
+    /// framed, to `out`: for params too large to build as a `Value`. The bytes are those
+    /// of [`encode_request`](Self::encode_request) for the same params.
+    pub fn encode_request_raw(self, out: &mut Vec<u8>, id: u32, method: &str, params: &[u8]) {
+        let fields = |out: &mut Vec<u8>, with_id: bool| {
+            // {"method": method, "params": params[, "id": id]}
+            out.push(if with_id { 0x83 } else { 0x82 });
+            out.extend_from_slice(&pack(&s("method")));
+            out.extend_from_slice(&pack(&s(method)));
+            out.extend_from_slice(&pack(&s("params")));
+            out.extend_from_slice(params);
+            if with_id {
+                out.extend_from_slice(&pack(&s("id")));
+                out.extend_from_slice(&pack(&Value::from(id)));
+            }
+        };
+        let length = |body: usize| u32::try_from(body).expect("a frame under 4 GiB");
         match self {
             Raw::MsgpackRpc => {
-                let message = Value::Array(vec![
-                    Value::from(0),
-                    Value::from(id),
-                    s(method),
-                    Value::Array(params),
-                ]);
-                out.extend_from_slice(&pack(&message));
+                // [0, id, method, params]
+                out.push(0x94);
+                out.extend_from_slice(&pack(&Value::from(0)));
+                out.extend_from_slice(&pack(&Value::from(id)));
+                out.extend_from_slice(&pack(&s(method)));
+                out.extend_from_slice(params);
             }
             Raw::FramedBinary => {
-                let body = pack(&Value::Map(vec![
-                    (s("method"), s(method)),
-                    (s("params"), Value::Array(params)),
-                ]));
-                let length = u32::try_from(body.len() + 5).expect("a small frame");
-                out.extend_from_slice(&length.to_be_bytes());
+                let mut body = Vec::with_capacity(params.len() + method.len() + 32);
+                fields(&mut body, false);
+                out.extend_from_slice(&length(body.len() + 5).to_be_bytes());
                 out.push(1);
                 out.extend_from_slice(&id.to_be_bytes());
                 out.extend_from_slice(&body);
             }
             Raw::FramedMap => {
-                let body = pack(&Value::Map(vec![
-                    (s("method"), s(method)),
-                    (s("params"), Value::Array(params)),
-                    (s("id"), Value::from(id)),
-                ]));
-                let length = u32::try_from(body.len()).expect("a small frame");
-                out.extend_from_slice(&length.to_be_bytes());
+                let mut body = Vec::with_capacity(params.len() + method.len() + 32);
+                fields(&mut body, true);
+                out.extend_from_slice(&length(body.len()).to_be_bytes());
                 out.extend_from_slice(&body);
             }
         }
