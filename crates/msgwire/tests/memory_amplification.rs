@@ -61,19 +61,21 @@ fn warmed_up(args: &[&str]) -> (Serve, u64, usize) {
     let server = Serve::start(args);
     let pid = server.pid();
     let base_fds = open_fds(pid);
-    let mut stream = connect(&server);
-    let mut request = Vec::new();
-    Raw::MsgpackRpc.encode_request(&mut request, 1, "add", vec![1.into(), 2.into()]);
-    stream.write_all(&request).expect("send add");
-    assert_eq!(
-        read_answer(&mut stream, Raw::MsgpackRpc).outcome,
-        Ok(3.into())
-    );
-    drop(stream);
+    call_add(&server, 1, 2);
     wait_until("the warm-up connection to close", || {
         (open_fds(pid) == base_fds).then_some(())
     });
     (server, rss_kib(pid), base_fds)
+}
+
+/// `add(a, b)` over msgpack-rpc on a new connection (then closed), answered right.
+fn call_add(server: &Serve, a: i64, b: i64) {
+    let mut stream = connect(server);
+    let mut request = Vec::new();
+    Raw::MsgpackRpc.encode_request(&mut request, 1, "add", vec![a.into(), b.into()]);
+    stream.write_all(&request).expect("send add");
+    let answer = read_answer(&mut stream, Raw::MsgpackRpc);
+    assert_eq!(answer.outcome, Ok((a + b).into()));
 }
 
 fn connect(server: &Serve) -> TcpStream {
@@ -263,15 +265,7 @@ fn ten_connections_that_never_read_24_mb_of_echoes_are_held_under_512_mib_then_c
     let peak = status_kib(pid, "VmHWM");
     let grown = peak.saturating_sub(before);
     // Meanwhile a fresh client is answered.
-    let mut fresh = connect(&server);
-    let mut call = Vec::new();
-    Raw::MsgpackRpc.encode_request(&mut call, 2, "add", vec![40.into(), 2.into()]);
-    fresh.write_all(&call).expect("send add");
-    assert_eq!(
-        read_answer(&mut fresh, Raw::MsgpackRpc).outcome,
-        Ok(42.into())
-    );
-    drop(fresh);
+    call_add(&server, 40, 2);
     eprintln!(
         "{NEVER_READ_CONNECTIONS} connections sent {} of {} MB of echo calls and stalled \
          ({held} still open): VmRSS before {before} KiB, VmHWM {peak} KiB: +{grown} KiB",
