@@ -14,7 +14,11 @@
 //!
 //! All client threads run in this process, on the same 2 cores as the server: the
 //! figures are what a third client sees on a machine that two heavy senders keep busy.
+//! Before the table, the time `MsgpackScanner::scan` takes to measure each content once
+//! (in this process): the work the server does on every attacker message as it reads
+//! it (msgpack-rpc) or parses it (framed-map, on the blocking pool).
 
+use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -23,6 +27,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use msgwire_frame::msgpack::{MsgpackScanner, Scan};
+
+use crate::timing::median_of;
 
 /// The size of each attacker message.
 const MESSAGE: usize = 8 << 20;
@@ -324,6 +332,15 @@ fn scenario(bin: &PathBuf, attack: Option<(Wire, Content)>, period: Duration) ->
     }
 }
 
+/// How long measuring `value` once takes the scanner (median of 5 runs).
+fn scan_time(value: &[u8]) -> Duration {
+    median_of(5, || {
+        let mut scanner = MsgpackScanner::with_limits(usize::MAX, usize::MAX);
+        let scanned = scanner.scan(black_box(value));
+        assert!(matches!(scanned, Ok(Scan::Complete(n)) if n == value.len()));
+    })
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
@@ -347,6 +364,21 @@ pub fn run(quick: bool) {
         bin.display(),
         period.as_secs()
     );
+    println!("Measuring each attacker value once with `MsgpackScanner::scan` (median of 5):\n");
+    println!("| content | bytes | µs | ns a byte | µs per 64 KiB |");
+    println!("|---|---:|---:|---:|---:|");
+    for content in [Content::OneElementArrays, Content::Bin] {
+        let value = content.value();
+        let took = scan_time(&value).as_secs_f64() * 1e6;
+        println!(
+            "| {} | {} | {took:.1} | {:.3} | {:.1} |",
+            content.name(),
+            value.len(),
+            took * 1e3 / value.len() as f64,
+            took * 65536.0 / value.len() as f64
+        );
+    }
+    println!();
     println!(
         "| attackers | content | victim calls | p50 (ms) | p99 (ms) | max (ms) | attacker echoes/s |"
     );
