@@ -32,9 +32,11 @@ const SMALL_READ: usize = 128;
 /// this per read, so a stalled header costs nothing and a large message is read in few
 /// system calls; and no single read brings in more than this much to scan at once.
 /// After each such amount read the reader yields to the runtime, so that a peer sending
-/// without a pause (scanning a large msgpack-rpc message as it comes is the slowest
-/// input there is: up to ~15 ns a byte for arrays of one-element arrays) holds up the
-/// other connections on its worker for at most one read's scan.
+/// without a pause holds up the other connections on its worker for one read's work at
+/// most. The slowest input is a large msgpack-rpc message of arrays of one-element
+/// arrays, scanned as it arrives: 3.5–5 ns a byte, so 0.2–0.35 ms a read (BENCHMARKS.md,
+/// "Fairness"; without the yield a reader kept its worker for a whole 8 MiB message,
+/// and a small call on another connection waited up to half a second).
 const MAX_READ: usize = 64 * 1024;
 
 /// Framed messages at least this large are parsed (their body scanned) on the blocking
