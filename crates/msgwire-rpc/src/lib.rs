@@ -69,7 +69,10 @@
 //!   finish. (Keep long computations off the async path, e.g. in
 //!   `tokio::task::spawn_blocking`: a handler that computes for long before it first
 //!   waits holds up its connection's reading meanwhile.) A large framed message is
-//!   parsed on the blocking pool, so it does not hold up other connections.
+//!   parsed on the blocking pool, so it does not hold up other connections; and the
+//!   reader yields to the runtime after every 64 KiB it reads, so a peer that sends
+//!   without pause (a msgpack-rpc message is scanned as it arrives) holds up the other
+//!   connections on its worker for one read's work at most.
 //!   Notifications from one connection run one at a time, in the order they arrived.
 //! * The writer encodes everything that is queued into one buffer and writes it with
 //!   one system call: under load one write carries dozens of messages; with one call

@@ -34,9 +34,9 @@ const SMALL_READ: usize = 128;
 /// After each such amount read the reader yields to the runtime, so that a peer sending
 /// without a pause holds up the other connections on its worker for one read's work at
 /// most. The slowest input is a large msgpack-rpc message of arrays of one-element
-/// arrays, scanned as it arrives: 3.5–5 ns a byte, so 0.2–0.35 ms a read (BENCHMARKS.md,
-/// "Fairness"; without the yield a reader kept its worker for a whole 8 MiB message,
-/// and a small call on another connection waited up to half a second).
+/// arrays, scanned as it arrives: 3.5–5.5 ns a byte, so 0.25–0.36 ms a read
+/// (BENCHMARKS.md, "Fairness"; without the yield a reader kept its worker for a whole
+/// 8 MiB message, and a small call on another connection waited up to half a second).
 const MAX_READ: usize = 64 * 1024;
 
 /// Framed messages at least this large are parsed (their body scanned) on the blocking
