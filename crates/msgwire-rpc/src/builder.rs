@@ -232,7 +232,7 @@ fn spawn_client<IO>(
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let inner = Inner::new(dialect, &config);
+    let inner = Inner::new(dialect, &config, None);
     let driven = Arc::clone(&inner);
     tokio::spawn(async move {
         drive(io, &[], driven, handler, &config, None).await;

@@ -199,6 +199,30 @@ impl WireCodec {
     /// Appends `message`, framed in this codec's dialect, to `dst`. On error nothing is
     /// appended.
     pub fn encode(&self, message: &Message, dst: &mut BytesMut) -> Result<()> {
+        self.encoder().encode(message, dst)
+    }
+
+    /// The encoding half alone: small and `Copy`, for a task that only writes.
+    pub fn encoder(&self) -> Encoder {
+        Encoder {
+            dialect: self.dialect,
+            limits: self.limits,
+        }
+    }
+}
+
+/// Writes [`Message`]s in one dialect within [`Limits`]: the half of a [`WireCodec`]
+/// that keeps no state, from [`WireCodec::encoder`].
+#[derive(Debug, Clone, Copy)]
+pub struct Encoder {
+    dialect: Dialect,
+    limits: Limits,
+}
+
+impl Encoder {
+    /// Appends `message`, framed in this encoder's dialect, to `dst`. On error nothing is
+    /// appended.
+    pub fn encode(&self, message: &Message, dst: &mut BytesMut) -> Result<()> {
         let start = dst.len();
         let framed = !matches!(self.dialect, Dialect::MsgpackRpc);
         dst.reserve(message.encoded_len_hint().min(64 * 1024));

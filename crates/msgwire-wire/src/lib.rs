@@ -47,7 +47,7 @@ mod raw;
 pub mod text;
 
 pub use code::Code;
-pub use codec::{decode_value, Frame, WireCodec};
+pub use codec::{decode_value, Encoder, Frame, WireCodec};
 pub use dialect::{detect, Detected, Dialect, UnknownDialect};
 pub use error::{
     ConfigError, EncodeError, Malformed, MalformedReason, MessageKind, Result, WireError,

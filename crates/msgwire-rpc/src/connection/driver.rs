@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::handlers::{finish, poll_once};
-use super::{now, writer, Connection, Handler, Inner, PendingCall, State};
+use super::{now, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State};
 use crate::config::ConnectionConfig;
 use crate::error::CloseReason;
 use crate::session::{Event, IncomingCall};
@@ -66,13 +66,13 @@ where
     let codec = config.codec(inner.dialect);
     // However the driver ends (even dropped), `Client::closed` waiters wake up, no
     // handler keeps running, and no caller keeps waiting.
-    let _finished = inner.finished.clone().drop_guard();
+    let _finished = FireOnDrop(Arc::clone(&inner));
     let _closed = CloseOnDrop(Arc::clone(&inner));
     let (read_half, write_half) = tokio::io::split(io);
     let writer = tokio::spawn(
         writer::run(
             write_half,
-            codec.clone(),
+            codec.encoder(),
             Arc::clone(&inner),
             config.idle_timeout,
         )

@@ -35,7 +35,6 @@ use foldhash::{HashMap, HashMapExt};
 use futures::future::BoxFuture;
 use msgwire_wire::{CallId, Dialect, RawValue, RpcError};
 use tokio::sync::{oneshot, Notify};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason};
@@ -78,6 +77,43 @@ pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// A one-way flag that tasks can wait for: smaller than a `CancellationToken` (which
+/// allocates a node of its own), for the one thing a connection's handles wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    fired: AtomicBool,
+    notify: Notify,
+}
+
+impl Finished {
+    /// Fires the flag and wakes every waiter.
+    pub(crate) fn fire(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until the flag has fired.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            notified.as_mut().enable();
+            if self.fired.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Fires a [`Finished`] when dropped.
+pub(crate) struct FireOnDrop(pub(crate) Arc<Inner>);
+
+impl Drop for FireOnDrop {
+    fn drop(&mut self) {
+        self.0.finished.fire();
+    }
+}
+
 /// What the reader, the writer and every handle share.
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -91,7 +127,7 @@ pub(crate) struct Inner {
     room: Notify,
     /// Fired once the writer has written what was queued and shut the socket (or gave
     /// up after the linger time), or the reader is gone.
-    finished: CancellationToken,
+    finished: Finished,
     /// Answers handed to callers that have not taken them yet: those callers are about
     /// to run, and often to call again (the writer waits for them to batch their calls).
     resuming: AtomicUsize,
@@ -112,11 +148,20 @@ pub(crate) struct State {
 }
 
 impl Inner {
-    pub(crate) fn new(dialect: Dialect, config: &ConnectionConfig) -> Arc<Self> {
+    /// A connection's state; `peer` names the other end in warnings about it.
+    pub(crate) fn new(
+        dialect: Dialect,
+        config: &ConnectionConfig,
+        peer: Option<String>,
+    ) -> Arc<Self> {
+        let mut session = Session::new(dialect, config, now());
+        if let Some(peer) = peer {
+            session.set_peer(peer);
+        }
         Arc::new(Self {
             dialect,
             state: Mutex::new(State {
-                session: Session::new(dialect, config, now()),
+                session,
                 answers: HashMap::new(),
                 handlers: Handlers::default(),
                 armed: None,
@@ -124,7 +169,7 @@ impl Inner {
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
             room: Notify::new(),
-            finished: CancellationToken::new(),
+            finished: Finished::default(),
             resuming: AtomicUsize::new(0),
             reading: AtomicBool::new(false),
         })
@@ -212,9 +257,13 @@ impl Connection {
     /// A connection that is closed from the start: every call fails with
     /// [`CallError::Closed`]. For contexts that belong to no connection.
     pub(crate) fn detached() -> Self {
-        let inner = Inner::new(Dialect::MsgpackRpc, &ConnectionConfig::client_default());
+        let inner = Inner::new(
+            Dialect::MsgpackRpc,
+            &ConnectionConfig::client_default(),
+            None,
+        );
         inner.close(CloseReason::Closed);
-        inner.finished.cancel();
+        inner.finished.fire();
         Self { inner }
     }
 
@@ -234,7 +283,7 @@ impl Connection {
 
     /// Waits until the connection is closed and what was queued has been written.
     pub(crate) async fn closed(&self) {
-        self.inner.finished.cancelled().await;
+        self.inner.finished.wait().await;
     }
 
     /// Waits until the write queue has room (or the connection closed, or `deadline`

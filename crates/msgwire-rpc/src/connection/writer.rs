@@ -8,12 +8,14 @@
 //! flight), so an idle connection holds none.
 
 use std::io;
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use msgwire_wire::{Message, WireCodec, WireError};
+use msgwire_wire::{Encoder, Message, WireError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Inner;
@@ -31,7 +33,7 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 /// long gets its connection closed.
 pub(crate) async fn run<W>(
     mut io: W,
-    codec: WireCodec,
+    codec: Encoder,
     inner: Arc<Inner>,
     write_timeout: Option<Duration>,
 ) where
@@ -81,21 +83,7 @@ pub(crate) async fn run<W>(
         if buf.is_empty() {
             continue;
         }
-        let write = async {
-            io.write_all(&buf).await?;
-            io.flush().await
-        };
-        let written = match write_timeout {
-            None => write.await,
-            Some(limit) => tokio::time::timeout(limit, write)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer did not read for the whole idle timeout",
-                    ))
-                }),
-        };
+        let written = write_batch(&mut io, &buf, write_timeout).await;
         buf.clear();
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; closing the connection");
@@ -105,6 +93,33 @@ pub(crate) async fn run<W>(
     }
     let _ = io.flush().await;
     let _ = io.shutdown().await;
+}
+
+/// Writes and flushes `buf`, within `write_timeout` if there is one. Almost every write
+/// completes at once (the socket has room), so the timer — and the room its state takes
+/// in this task, kept by every idle connection — is set up only for one that waits.
+async fn write_batch<W>(io: &mut W, buf: &[u8], write_timeout: Option<Duration>) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut write = pin!(async {
+        io.write_all(buf).await?;
+        io.flush().await
+    });
+    if let Poll::Ready(done) = futures::poll!(write.as_mut()) {
+        return done;
+    }
+    let Some(limit) = write_timeout else {
+        return write.await;
+    };
+    Box::pin(tokio::time::timeout(limit, write))
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer did not read for the whole idle timeout",
+            ))
+        })
 }
 
 /// What [`take`] saw.
@@ -154,7 +169,7 @@ fn more_coming(inner: &Inner) -> bool {
 
 /// Appends one message. One that cannot be encoded (too large for the frame limit) goes
 /// back to the session, which answers for it.
-fn encode(codec: &WireCodec, message: Message, buf: &mut BytesMut, inner: &Inner) {
+fn encode(codec: &Encoder, message: Message, buf: &mut BytesMut, inner: &Inner) {
     match codec.encode(&message, buf) {
         Ok(()) => {}
         Err(WireError::Encode(error)) => {

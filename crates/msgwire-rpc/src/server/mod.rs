@@ -147,16 +147,17 @@ impl Server {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_connection_until(io, CancellationToken::new())
+        self.serve_connection_until(io, CancellationToken::new(), None)
             .await
     }
 
     /// [`serve_connection`](Self::serve_connection) that closes gracefully when
-    /// `shutdown` fires.
+    /// `shutdown` fires; `peer` names the other end in the warnings about it.
     pub(crate) async fn serve_connection_until<IO>(
         &self,
         mut io: IO,
         shutdown: CancellationToken,
+        peer: Option<String>,
     ) -> io::Result<()>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -180,7 +181,7 @@ impl Server {
             }
         };
         tracing::debug!(%dialect, "connection dialect");
-        let connection = ConnectionInner::new(dialect, &self.inner.connection);
+        let connection = ConnectionInner::new(dialect, &self.inner.connection, peer);
         // Boxed: the driver's state is allocated only for connections that talk.
         let reason = Box::pin(drive(
             io,

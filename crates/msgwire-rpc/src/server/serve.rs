@@ -11,7 +11,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use super::Server;
 
@@ -183,18 +182,16 @@ where
                     };
                     let server = server.clone();
                     let shutdown = shutdown.clone();
-                    // At the level of the warnings about the peer (not info), so that
-                    // under the default filter (warn) every one of them names the peer.
-                    let span = tracing::error_span!("connection", %peer);
-                    connections.spawn(
-                        async move {
-                            if let Err(error) = server.serve_connection_until(io, shutdown).await {
-                                tracing::debug!(%error, "connection ended with an error");
-                            }
-                            drop(permit);
+                    // The peer's address goes into the connection's session, which names
+                    // it in every warning about the peer (a tracing span per connection
+                    // would cost each idle connection a few hundred bytes more).
+                    connections.spawn(async move {
+                        let ended = server.serve_connection_until(io, shutdown, Some(peer)).await;
+                        if let Err(error) = ended {
+                            tracing::debug!(%error, "connection ended with an error");
                         }
-                        .instrument(span),
-                    );
+                        drop(permit);
+                    });
                 }
                 Err(error) => accept_failed(&error).await,
             },

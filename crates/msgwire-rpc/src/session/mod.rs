@@ -107,6 +107,8 @@ pub struct Session {
     /// last call or notification in flight ended, whichever came later.
     quiet_since: Instant,
     warnings: Warnings,
+    /// Who the peer is (an address), for the warnings about it.
+    peer: Option<Box<str>>,
 }
 
 impl Session {
@@ -133,12 +135,23 @@ impl Session {
             events: VecDeque::new(),
             quiet_since: now,
             warnings: Warnings::new(now),
+            peer: None,
         }
     }
 
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Names the peer (an address) in every warning about it.
+    pub fn set_peer(&mut self, peer: impl Into<Box<str>>) {
+        self.peer = Some(peer.into());
+    }
+
+    /// The peer's name, `?` if none was given.
+    pub fn peer(&self) -> &str {
+        self.peer.as_deref().unwrap_or("?")
     }
 
     // ---- input from the peer -------------------------------------------------------
@@ -170,8 +183,9 @@ impl Session {
                 self.on_notification(now, method, params)
             }
             Ok(Message::Error { error }) => {
-                if self.warnings.allow(now) {
+                if self.warnings.allow(now, self.peer.as_deref()) {
                     tracing::warn!(
+                        peer = self.peer(),
                         code = %error.code,
                         message = %excerpt(&error.message, EXCERPT_LEN),
                         "the peer reports an error that belongs to no call"
@@ -204,8 +218,8 @@ impl Session {
             });
         }
         if self.running.contains_key(&id) {
-            if self.warnings.allow(now) {
-                tracing::warn!(%id, "a request reuses the id of a call still in flight");
+            if self.warnings.allow(now, self.peer.as_deref()) {
+                tracing::warn!(peer = self.peer(), %id, "a request reuses the id of a call still in flight");
             }
             let error = RpcError::invalid_argument(format!(
                 "a call with id {id} is already in flight on this connection; ids must be \
@@ -250,8 +264,9 @@ impl Session {
 
     fn on_notification(&mut self, now: Instant, method: String, params: RawValue) {
         if self.notifications >= self.max_notifications {
-            if self.warnings.allow(now) {
+            if self.warnings.allow(now, self.peer.as_deref()) {
                 tracing::warn!(
+                    peer = self.peer(),
                     method = %excerpt(&method, EXCERPT_LEN),
                     limit = self.max_notifications,
                     "dropped a notification: too many queued on this connection"
@@ -266,8 +281,8 @@ impl Session {
 
     /// A whole frame that is not a message (docs/PROTOCOL.md, section 7).
     fn on_malformed(&mut self, now: Instant, malformed: Malformed) {
-        if self.warnings.allow(now) {
-            tracing::warn!(dialect = %self.dialect, "{}", excerpt(&malformed.to_string(), 4 * EXCERPT_LEN));
+        if self.warnings.allow(now, self.peer.as_deref()) {
+            tracing::warn!(peer = self.peer(), dialect = %self.dialect, "{}", excerpt(&malformed.to_string(), 4 * EXCERPT_LEN));
         }
         if let Some(id) = malformed.request_id() {
             let error =
@@ -293,8 +308,8 @@ impl Session {
 
     /// Bytes that break the stream: answer what can be answered, then close.
     fn on_broken(&mut self, now: Instant, error: msgwire_frame::Error, request: Option<CallId>) {
-        if self.warnings.allow(now) {
-            tracing::warn!(dialect = %self.dialect, %error, "unreadable input; closing the connection");
+        if self.warnings.allow(now, self.peer.as_deref()) {
+            tracing::warn!(peer = self.peer(), dialect = %self.dialect, %error, "unreadable input; closing the connection");
         }
         // INVALID_ARGUMENT, as for any input this server cannot take: for a message
         // over the frame limit as for one nested too deep to measure.
@@ -502,7 +517,7 @@ impl Session {
     /// so the peer is answered; a request fails its caller; anything else is dropped.
     pub fn encode_failed(&mut self, now: Instant, message: Message, error: EncodeError) {
         self.mark_quiet(now);
-        tracing::warn!(%error, "cannot encode an outgoing message");
+        tracing::warn!(peer = self.peer(), %error, "cannot encode an outgoing message");
         match message {
             Message::Response { id, .. } => {
                 let error =
@@ -618,7 +633,7 @@ impl Session {
             return;
         }
         self.state = State::Closed;
-        self.warnings.flush();
+        self.warnings.flush(self.peer.as_deref());
         let error = reason.to_call_error();
         self.reason = Some(reason.clone());
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();

@@ -27,10 +27,11 @@ impl Warnings {
 
     /// Whether a warning may be logged now. When a new window opens after warnings were
     /// held back, says how many.
-    pub(super) fn allow(&mut self, now: Instant) -> bool {
+    pub(super) fn allow(&mut self, now: Instant, peer: Option<&str>) -> bool {
         if now.saturating_duration_since(self.window_start) >= WINDOW {
             if self.suppressed > 0 {
                 tracing::warn!(
+                    peer = peer.unwrap_or("?"),
                     suppressed = self.suppressed,
                     "more warnings about this peer were not logged"
                 );
@@ -49,9 +50,10 @@ impl Warnings {
     }
 
     /// Says how many warnings were held back, if any (when the connection ends).
-    pub(super) fn flush(&mut self) {
+    pub(super) fn flush(&mut self, peer: Option<&str>) {
         if self.suppressed > 0 {
             tracing::warn!(
+                peer = peer.unwrap_or("?"),
                 suppressed = self.suppressed,
                 "more warnings about this peer were not logged"
             );
