@@ -83,28 +83,24 @@ impl RawValue {
 
     /// The bytes of `value`.
     pub fn from_value(value: &Value) -> Self {
-        let mut out = Vec::with_capacity(FIRST_CAPACITY);
+        let mut written = false;
+        let raw = with_scratch(|out| written = rmpv::encode::write_value(out, value).is_ok());
         // Writing to a Vec cannot fail.
-        if rmpv::encode::write_value(&mut out, value).is_err() {
-            return Self::nil();
+        if written {
+            raw
+        } else {
+            Self::nil()
         }
-        Self::from_vec(out)
     }
 
     /// `value` written with serde (structs as maps with their field names, as
     /// `rmp_serde::to_vec_named` writes them; tuples and `Vec`s as arrays).
     pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<Self, EncodeError> {
-        let mut out = Vec::with_capacity(FIRST_CAPACITY);
-        rmp_serde::encode::write_named(&mut out, value)
-            .map_err(|e| EncodeError::Serialize(Arc::new(e)))?;
-        Ok(Self::from_vec(out))
-    }
-
-    /// Bytes written in a `Vec`: trimmed to their length first, so that `Bytes` takes
-    /// the allocation as it is instead of adding a header of its own.
-    fn from_vec(mut bytes: Vec<u8>) -> Self {
-        bytes.shrink_to_fit();
-        RawValue(Bytes::from(bytes))
+        let mut written = Ok(());
+        let raw = with_scratch(|out| written = rmp_serde::encode::write_named(out, value));
+        written
+            .map(|()| raw)
+            .map_err(|e| EncodeError::Serialize(Arc::new(e)))
     }
 
     /// Checks that `bytes` are exactly one MessagePack value within `limits` (nesting
@@ -251,8 +247,43 @@ impl Default for RawValue {
     }
 }
 
-/// What a value written here starts with: most params and results are small.
-const FIRST_CAPACITY: usize = 64;
+// A scratch buffer per thread that values are written into before they are copied out
+// at their exact size: one allocation per value, never a reallocation as it grows
+// (a reallocation takes the allocator's arena lock, which every thread of a server
+// writing values at once then waits for).
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer that grew past this is let go after use.
+const KEEP_SCRATCH: usize = 64 * 1024;
+
+/// Runs `write` on an empty scratch buffer and copies what it wrote into a `RawValue`.
+/// A value written while another is being written (a `Serialize` impl that makes a
+/// `RawValue`) gets a buffer of its own.
+fn with_scratch(write: impl FnOnce(&mut Vec<u8>)) -> RawValue {
+    let mut write = Some(write);
+    let mut finish = |out: &mut Vec<u8>| {
+        let write = write.take()?;
+        out.clear();
+        write(out);
+        let raw = RawValue(Bytes::copy_from_slice(out));
+        if out.capacity() > KEEP_SCRATCH {
+            *out = Vec::new();
+        }
+        Some(raw)
+    };
+    let from_scratch = SCRATCH.try_with(|cell| {
+        cell.try_borrow_mut()
+            .ok()
+            .and_then(|mut out| finish(&mut out))
+    });
+    if let Ok(Some(raw)) = from_scratch {
+        return raw;
+    }
+    // `write` is still there: the scratch buffer was in use or gone.
+    finish(&mut Vec::new()).unwrap_or_default()
+}
 
 /// Values up to this many bytes are shown decoded by `Debug`.
 const DEBUG_SHOWN: usize = 256;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{BufMut, BytesMut};
-use futures::future::Either;
 use msgwire_wire::{Dialect, Frame, Message, RawValue, RpcError, WireCodec, WireError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio::sync::mpsc;
@@ -16,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::handlers::{finish, poll_once};
-use super::{now, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State};
+use super::{
+    now, push, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State, Wakeups,
+};
 use crate::config::ConnectionConfig;
 use crate::error::CloseReason;
 use crate::session::{Event, IncomingCall};
@@ -38,6 +39,9 @@ const SMALL_READ: usize = 128;
 /// (BENCHMARKS.md, "Fairness"; without the yield a reader kept its worker for a whole
 /// 8 MiB message, and a small call on another connection waited up to half a second).
 const MAX_READ: usize = 64 * 1024;
+
+/// Messages handed to the session under one lock, at most.
+const MAX_BATCH_MESSAGES: usize = 64;
 
 /// Framed messages at least this large are parsed (their body scanned) on the blocking
 /// pool, so that one peer's large message does not hold up the worker that other
@@ -94,6 +98,8 @@ where
         ready: Vec::new(),
         spawned: Vec::new(),
         starting: Vec::new(),
+        wakeups: Wakeups::default(),
+        parsed: Vec::new(),
         read_size: READ_CHUNK,
         unyielded: 0,
     };
@@ -146,6 +152,10 @@ struct Reader<R> {
     spawned: Vec<(IncomingCall, tokio::task::AbortHandle)>,
     /// The requests and notifications the session asked to start (kept for its room).
     starting: Vec<Event>,
+    /// What is left to wake once the lock is released (kept for its room).
+    wakeups: Wakeups,
+    /// Messages decoded, waiting to be handed to the session (kept for its room).
+    parsed: Vec<Result<Message, WireError>>,
     /// What the next read between messages is offered: [`READ_CHUNK`] while the peer
     /// fills what it is offered, down to [`SMALL_READ`] once its reads come small.
     read_size: usize,
@@ -164,34 +174,42 @@ impl<R: AsyncRead> Reader<R> {
     async fn run(&mut self, shutdown: CancellationToken) -> CloseReason {
         let mut shutting_down = pin!(shutdown.cancelled());
         let mut draining = false;
+        // One timer for the connection's life, moved only when the session wants to be
+        // woken earlier than it is set for. Firing early is harmless (the session finds
+        // nothing due and says when next), so a deadline that moved later needs no reset:
+        // a busy connection does not touch the timer wheel for every read.
+        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        let mut armed: Option<std::time::Instant> = None;
         loop {
             // Everything already buffered first: a read may have brought many messages,
             // and the writer waits for their answers to batch them.
             self.inner.reading.store(true, Ordering::Relaxed);
             self.read_buffered().await;
             self.inner.reading.store(false, Ordering::Relaxed);
-            let (wants_read, timer, quiet) = {
+            let (wants_read, quiet) = {
                 let mut state = self.inner.lock();
                 if let Some(reason) = state.session.close_reason() {
                     return reason.clone();
                 }
-                state.armed = state.session.poll_timeout();
+                if let Some(due) = state.session.poll_timeout() {
+                    if armed.is_none_or(|at| due < at) {
+                        timer.as_mut().reset(due.into());
+                        armed = Some(due);
+                    }
+                }
+                state.armed = armed;
                 let quiet = state.session.let_go_if_quiet();
-                (state.session.wants_read(), state.armed, quiet)
+                (state.session.wants_read(), quiet)
             };
             self.upkeep_buffer(quiet);
             let offered = (self.buf.capacity() - self.buf.len()).min(MAX_READ);
             let wake = self.inner.wake_reader.notified();
-            let sleep = match timer {
-                Some(at) => Either::Left(tokio::time::sleep_until(at.into())),
-                None => Either::Right(std::future::pending::<()>()),
-            };
             let mut limited = (&mut self.buf).limit(MAX_READ);
             let woke = tokio::select! {
                 biased;
                 () = wake => Woke::Nudged,
                 () = shutting_down.as_mut(), if !draining => Woke::Shutdown,
-                () = sleep => Woke::Timer,
+                () = timer.as_mut(), if armed.is_some() => Woke::Timer,
                 read = self.io.read_buf(&mut limited), if wants_read => {
                     Woke::Read(read)
                 }
@@ -202,7 +220,10 @@ impl<R: AsyncRead> Reader<R> {
                     draining = true;
                     self.with_session(|state| state.session.shutdown());
                 }
-                Woke::Timer => self.with_session(|state| state.session.handle_timeout(now())),
+                Woke::Timer => {
+                    armed = None;
+                    self.with_session(|state| state.session.handle_timeout(now()));
+                }
                 Woke::Read(Ok(0)) => {
                     if self.codec.is_mid_message() {
                         tracing::debug!("the peer closed in the middle of a message");
@@ -224,7 +245,7 @@ impl<R: AsyncRead> Reader<R> {
     fn with_session(&self, f: impl FnOnce(&mut State)) {
         let mut state = self.inner.lock();
         f(&mut state);
-        self.inner.settle(&mut state);
+        self.inner.settle(state);
     }
 
     /// Makes room for the next read: doubling while a large message arrives (up to
@@ -241,6 +262,7 @@ impl<R: AsyncRead> Reader<R> {
             self.ready = Vec::new();
             self.spawned = Vec::new();
             self.starting = Vec::new();
+            self.parsed = Vec::new();
         }
         let spare = self.buf.capacity() - self.buf.len();
         let want = if self.codec.is_mid_message() {
@@ -272,19 +294,36 @@ impl<R: AsyncRead> Reader<R> {
     /// Decodes and handles every whole message in the buffer.
     async fn read_buffered(&mut self) {
         loop {
-            let parsed = match self.codec.next_frame(&mut self.buf) {
-                Ok(Some(frame)) => parse(&self.codec, frame).await,
-                Ok(None) => break,
-                Err(error) => Err(error),
-            };
-            let fatal = matches!(&parsed, Err(e) if e.is_fatal());
+            // The whole frames buffered, up to a batch, parsed outside the lock...
+            let mut fatal = false;
+            while self.parsed.len() < MAX_BATCH_MESSAGES {
+                let parsed = match self.codec.next_frame(&mut self.buf) {
+                    Ok(Some(frame)) => parse(&self.codec, frame).await,
+                    Ok(None) => break,
+                    Err(error) => Err(error),
+                };
+                fatal = matches!(&parsed, Err(e) if e.is_fatal());
+                push(&mut self.parsed, parsed);
+                if fatal {
+                    break;
+                }
+            }
+            if self.parsed.is_empty() {
+                break;
+            }
+            // ...handed to the session under one lock (with the answers of the handlers
+            // of the batch before, in order)...
             {
                 let inner = Arc::clone(&self.inner);
                 let mut state = inner.lock();
                 self.flush_started(&mut state);
-                state.session.handle(now(), parsed);
-                inner.settle_into(&mut state, &mut self.starting);
+                let now = now();
+                for parsed in self.parsed.drain(..) {
+                    state.session.handle(now, parsed);
+                }
+                inner.settle_into(state, &mut self.starting, &mut self.wakeups);
             }
+            // ...and their handlers started without it.
             self.start();
             if fatal {
                 break;
@@ -294,7 +333,7 @@ impl<R: AsyncRead> Reader<R> {
             let inner = Arc::clone(&self.inner);
             let mut state = inner.lock();
             self.flush_started(&mut state);
-            inner.settle(&mut state);
+            inner.settle_into(state, &mut Vec::new(), &mut self.wakeups);
         }
     }
 
@@ -332,11 +371,11 @@ impl<R: AsyncRead> Reader<R> {
     fn start_call(&mut self, call: IncomingCall, method: String, params: RawValue) {
         let mut pending = match self.handler.call(&self.conn, call.id(), method, params) {
             Ok(pending) => pending,
-            Err(error) => return self.ready.push((call, Err(error))),
+            Err(error) => return push(&mut self.ready, (call, Err(error))),
         };
         // A handler that answers at once is answered in order, without a task.
         if let Poll::Ready(result) = poll_once(&mut pending) {
-            return self.ready.push((call, result));
+            return push(&mut self.ready, (call, result));
         }
         let inner = Arc::clone(&self.inner);
         let answering = call.clone();
@@ -347,7 +386,7 @@ impl<R: AsyncRead> Reader<R> {
             }
             .in_current_span(),
         );
-        self.spawned.push((call, task.abort_handle()));
+        push(&mut self.spawned, (call, task.abort_handle()));
     }
 
     /// Notifications are handled one at a time, in the order they arrived (a peer that

@@ -46,6 +46,42 @@ use handlers::Handlers;
 /// What a caller's channel carries.
 type Answer = Result<RawValue, CallError>;
 
+/// An answer on its way to its caller, counted in [`Inner::resuming`] until the caller
+/// has taken it (or it is dropped untaken: the count follows the value, whoever ends up
+/// dropping it).
+#[derive(Debug)]
+struct Delivery {
+    answer: Answer,
+    _count: Resuming,
+}
+
+/// One count in [`Inner::resuming`], given back when dropped.
+#[derive(Debug)]
+struct Resuming(Arc<Inner>);
+
+impl Resuming {
+    fn new(inner: &Arc<Inner>) -> Self {
+        inner.resuming.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(inner))
+    }
+}
+
+impl Drop for Resuming {
+    fn drop(&mut self) {
+        self.0.resuming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What settling a session's events leaves to do once the lock is released: waking
+/// tasks and handing answers over takes the runtime's locks, and doing it with the
+/// session's lock held would make every other task wait for those too.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeups {
+    answers: Vec<(oneshot::Sender<Delivery>, Answer)>,
+    writer: bool,
+    closed: bool,
+}
+
 /// The future that answers one call or notification from the peer.
 pub(crate) type PendingCall = BoxFuture<'static, Result<RawValue, RpcError>>;
 
@@ -69,6 +105,15 @@ pub(crate) trait Handler: Send + Sync + 'static {
         method: String,
         params: RawValue,
     ) -> Option<Result<PendingCall, RpcError>>;
+}
+
+/// Pushes onto `list`, first making room for a burst if it has none (see
+/// [`FIRST_ROOM`](crate::session::FIRST_ROOM)).
+pub(crate) fn push<T>(list: &mut Vec<T>, item: T) {
+    if list.capacity() == 0 {
+        list.reserve(crate::session::FIRST_ROOM);
+    }
+    list.push(item);
 }
 
 /// The clock the sessions run on: tokio's, so that tests with a paused clock drive
@@ -140,7 +185,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub(crate) session: Session,
     /// The callers of this end's calls, by id.
-    answers: HashMap<u32, oneshot::Sender<Answer>>,
+    answers: HashMap<u32, oneshot::Sender<Delivery>>,
     /// The handler tasks of the peer's calls.
     handlers: Handlers,
     /// When the reader's timer is set to fire.
@@ -181,65 +226,97 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Carries out what the session asked for that needs no task of its own (answers
-    /// to callers, aborted handlers, wake-ups), and moves the requests and
-    /// notifications to start into `to_start` (only the reader's `Session::handle`
-    /// makes those). Call with the lock held, after every session call.
-    pub(crate) fn settle_into(&self, state: &mut State, to_start: &mut Vec<Event>) {
+    /// Takes the session's events: answers for callers and wake-ups go into `wakeups`
+    /// (for [`wake`](Self::wake), once the lock is released), cancelled handlers are
+    /// aborted, and the requests and notifications to start go into `to_start` (only the
+    /// reader's `Session::handle` makes those).
+    fn collect(&self, state: &mut State, to_start: &mut Vec<Event>, wakeups: &mut Wakeups) {
         while let Some(event) = state.session.poll_event() {
             match event {
                 Event::Answer { id, result } => {
                     if let Some(tx) = state.answers.remove(&id) {
-                        self.resuming.fetch_add(1, Ordering::Relaxed);
-                        if tx.send(result).is_err() {
-                            self.resuming.fetch_sub(1, Ordering::Relaxed);
-                        }
+                        push(&mut wakeups.answers, (tx, result));
                     }
                 }
                 Event::Cancel { call } => state.handlers.abort(&call),
                 Event::Closed { .. } => {
                     state.handlers.abort_all();
-                    self.wake_reader.notify_one();
-                    self.room.notify_waiters();
+                    wakeups.closed = true;
                 }
                 Event::PeerError { .. } => {}
-                other => to_start.push(other),
+                other => push(to_start, other),
             }
         }
-        if state.session.has_transmit() || state.session.is_closed() {
+        wakeups.writer |= state.session.has_transmit() || state.session.is_closed();
+    }
+
+    /// Does what [`collect`](Self::collect) left to do.
+    fn wake(self: &Arc<Self>, wakeups: &mut Wakeups) {
+        for (tx, answer) in wakeups.answers.drain(..) {
+            let count = Resuming::new(self);
+            // A caller that gave up has dropped its receiver: the answer (and its
+            // count) is dropped here.
+            let _ = tx.send(Delivery {
+                answer,
+                _count: count,
+            });
+        }
+        if std::mem::take(&mut wakeups.writer) {
             self.wake_writer.notify_one();
+        }
+        if std::mem::take(&mut wakeups.closed) {
+            self.wake_reader.notify_one();
+            self.room.notify_waiters();
         }
     }
 
+    /// Settles the session's events after a session call: `state`'s lock is released
+    /// before anything is woken. Requests and notifications to start go to `to_start`;
+    /// `wakeups` is the reader's, kept for its room.
+    pub(crate) fn settle_into(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        to_start: &mut Vec<Event>,
+        wakeups: &mut Wakeups,
+    ) {
+        self.collect(&mut state, to_start, wakeups);
+        drop(state);
+        self.wake(wakeups);
+    }
+
     /// [`settle_into`](Self::settle_into) where nothing can be asked to start.
-    pub(crate) fn settle(&self, state: &mut State) {
+    pub(crate) fn settle(self: &Arc<Self>, state: MutexGuard<'_, State>) {
         let mut to_start = Vec::new();
-        self.settle_into(state, &mut to_start);
+        self.settle_into(state, &mut to_start, &mut Wakeups::default());
         if !to_start.is_empty() {
             tracing::error!(?to_start, "requests to start outside the reader; dropped");
         }
     }
 
     /// The handler of `call` finished.
-    pub(crate) fn respond(&self, call: &IncomingCall, result: Result<RawValue, RpcError>) {
+    pub(crate) fn respond(
+        self: &Arc<Self>,
+        call: &IncomingCall,
+        result: Result<RawValue, RpcError>,
+    ) {
         let mut state = self.lock();
         state.session.respond(now(), call, result);
         state.handlers.finished(call);
-        self.settle(&mut state);
+        self.settle(state);
     }
 
     /// A notification handler finished.
-    pub(crate) fn notification_done(&self) {
+    pub(crate) fn notification_done(self: &Arc<Self>) {
         let mut state = self.lock();
         state.session.notification_done(now());
-        self.settle(&mut state);
+        self.settle(state);
     }
 
     /// Closes the session with `reason` (if it is not closed yet).
-    pub(crate) fn close(&self, reason: CloseReason) {
+    pub(crate) fn close(self: &Arc<Self>, reason: CloseReason) {
         let mut state = self.lock();
         state.session.close(reason);
-        self.settle(&mut state);
+        self.settle(state);
     }
 }
 
@@ -298,7 +375,7 @@ impl Connection {
             let mut state = self.inner.lock();
             if state.session.has_room() || state.session.is_closed() {
                 let queued = queue(&mut state);
-                self.inner.settle(&mut state);
+                self.inner.settle(state);
                 return queued;
             }
         }
@@ -309,7 +386,7 @@ impl Connection {
                 let mut state = self.inner.lock();
                 if state.session.has_room() || state.session.is_closed() {
                     let queued = queue(&mut state);
-                    self.inner.settle(&mut state);
+                    self.inner.settle(state);
                     return queued;
                 }
             }
@@ -357,13 +434,11 @@ impl Connection {
             id,
             done: false,
         };
-        let answer = rx.await;
+        let delivered = rx.await;
         waiting.done = true;
-        match answer {
-            Ok(answer) => {
-                self.inner.resuming.fetch_sub(1, Ordering::Relaxed);
-                answer
-            }
+        match delivered {
+            // The count goes as this caller goes on.
+            Ok(Delivery { answer, .. }) => answer,
             Err(_) => Err(self.inner.lock().session.close_error()),
         }
     }
@@ -382,7 +457,7 @@ impl Connection {
 /// A call between being queued and its answer. Dropped early (the caller's future
 /// dropped, e.g. by a timeout around it), it tells the session, which sends the cancel.
 struct Waiting<'a> {
-    inner: &'a Inner,
+    inner: &'a Arc<Inner>,
     id: u32,
     done: bool,
 }
@@ -393,13 +468,11 @@ impl Drop for Waiting<'_> {
             return;
         }
         let mut state = self.inner.lock();
-        if state.answers.remove(&self.id).is_none() {
-            // Answered just as the caller gave up: the answer is dropped here.
-            self.inner.resuming.fetch_sub(1, Ordering::Relaxed);
-        }
+        // If the answer is already on its way, it is dropped with the receiver.
+        state.answers.remove(&self.id);
         if state.session.abandon(now(), self.id) {
             tracing::debug!(id = self.id, "call abandoned; sending cancel");
         }
-        self.inner.settle(&mut state);
+        self.inner.settle(state);
     }
 }

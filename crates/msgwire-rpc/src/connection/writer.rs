@@ -65,7 +65,7 @@ pub(crate) async fn run<W>(
         // others queue their messages first, so one write carries them all. Only when
         // more messages are coming: with one call in flight the yield would only add
         // latency.
-        if more_coming(&inner) {
+        if taken.more_coming {
             tokio::task::yield_now().await;
             take(&inner, &mut batch);
         }
@@ -130,6 +130,8 @@ struct Taken {
     closed: bool,
     /// Nothing is in flight either way.
     quiet: bool,
+    /// Other messages are likely on their way (see [`take`]).
+    more_coming: bool,
 }
 
 /// Takes queued messages, up to a batch.
@@ -142,40 +144,37 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
             break;
         };
         bytes += message.encoded_len_hint();
-        batch.push(message);
+        super::push(batch, message);
     }
     let quiet = if batch.is_empty() {
         state.session.let_go_if_quiet()
     } else {
         state.session.is_quiet()
     };
+    // Other messages are likely on their way if the reader is still answering what it
+    // read, this end runs handlers, waits for more than one call, or has answered
+    // callers that have not run yet (and will often call again).
+    let more_coming = inner.reading.load(Ordering::Relaxed)
+        || inner.resuming.load(Ordering::Relaxed) > 0
+        || state.session.running() > 0
+        || state.session.waiting() > 1;
     Taken {
         was_full,
         closed: state.session.is_closed(),
         quiet,
+        more_coming,
     }
-}
-
-/// Whether other messages are likely on their way: the reader is still answering what
-/// it read, this end runs handlers, waits for more than one call, or has answered
-/// callers that have not run yet (and will often call again).
-fn more_coming(inner: &Inner) -> bool {
-    if inner.reading.load(Ordering::Relaxed) || inner.resuming.load(Ordering::Relaxed) > 0 {
-        return true;
-    }
-    let state = inner.lock();
-    state.session.running() > 0 || state.session.waiting() > 1
 }
 
 /// Appends one message. One that cannot be encoded (too large for the frame limit) goes
 /// back to the session, which answers for it.
-fn encode(codec: &Encoder, message: Message, buf: &mut BytesMut, inner: &Inner) {
+fn encode(codec: &Encoder, message: Message, buf: &mut BytesMut, inner: &Arc<Inner>) {
     match codec.encode(&message, buf) {
         Ok(()) => {}
         Err(WireError::Encode(error)) => {
             let mut state = inner.lock();
             state.session.encode_failed(super::now(), message, error);
-            inner.settle(&mut state);
+            inner.settle(state);
         }
         Err(error) => tracing::warn!(%error, "cannot encode an outgoing message"),
     }

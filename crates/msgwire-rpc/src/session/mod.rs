@@ -66,6 +66,12 @@ use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason, ProtocolError};
 use warn::Warnings;
 
+/// The room a queue takes when it is first used (again, after the connection let go
+/// of it): enough for a burst without growing — growing reallocates, which takes the
+/// allocator's arena lock — and small enough to come from the allocator's per-thread
+/// cache.
+pub(crate) const FIRST_ROOM: usize = 8;
+
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -191,7 +197,7 @@ impl Session {
                         "the peer reports an error that belongs to no call"
                     );
                 }
-                self.events.push_back(Event::PeerError { error });
+                self.push_event(Event::PeerError { error });
             }
             Ok(other) => tracing::debug!(?other, "a message kind this version ignores"),
             Err(WireError::Malformed(malformed)) => self.on_malformed(now, malformed),
@@ -243,7 +249,7 @@ impl Session {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.running.insert(id.clone(), seq);
-        self.events.push_back(Event::Request {
+        self.push_event(Event::Request {
             call: IncomingCall { id, seq },
             method,
             params,
@@ -253,7 +259,7 @@ impl Session {
     fn on_cancel(&mut self, id: CallId) {
         match self.running.remove_entry(&id) {
             Some((id, seq)) => {
-                self.events.push_back(Event::Cancel {
+                self.push_event(Event::Cancel {
                     call: IncomingCall { id, seq },
                 });
                 self.check_drained();
@@ -403,7 +409,7 @@ impl Session {
                 if let Some(at) = deadline {
                     self.deadlines.remove(&(at, id));
                 }
-                self.events.push_back(Event::Answer { id, result });
+                self.push_event(Event::Answer { id, result });
             }
             None => tracing::debug!(id, "a response for a call nobody waits for"),
         }
@@ -480,7 +486,17 @@ impl Session {
             return;
         }
         self.count(&message, true);
+        if self.outgoing.capacity() == 0 {
+            self.outgoing.reserve(FIRST_ROOM);
+        }
         self.outgoing.push_back(message);
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.capacity() == 0 {
+            self.events.reserve(FIRST_ROOM);
+        }
+        self.events.push_back(event);
     }
 
     /// Counts `message` into (or out of) the queued bytes.
@@ -596,7 +612,7 @@ impl Session {
             if self.waiting.remove(&id).is_some() {
                 self.mark_quiet(now);
                 self.queue(Message::cancel(&id.into()));
-                self.events.push_back(Event::Answer {
+                self.push_event(Event::Answer {
                     id,
                     result: Err(CallError::DeadlineExceeded),
                 });
@@ -639,18 +655,19 @@ impl Session {
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();
         ids.sort_unstable();
         for id in ids {
-            self.events.push_back(Event::Answer {
+            self.push_event(Event::Answer {
                 id,
                 result: Err(error.clone()),
             });
         }
         self.deadlines.clear();
-        for (id, seq) in self.running.drain() {
-            self.events.push_back(Event::Cancel {
+        let running: Vec<(CallId, u64)> = self.running.drain().collect();
+        for (id, seq) in running {
+            self.push_event(Event::Cancel {
                 call: IncomingCall { id, seq },
             });
         }
-        self.events.push_back(Event::Closed { reason });
+        self.push_event(Event::Closed { reason });
     }
 
     /// Whether the session is closed.
