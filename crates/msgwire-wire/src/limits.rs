@@ -86,3 +86,51 @@ impl Limits {
         (self.max_depth * 2).max(self.max_depth + 8)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Dialect, WireCodec};
+
+    #[test]
+    fn limits_that_cannot_hold_are_refused_with_a_typed_error() {
+        assert!(matches!(
+            Limits::new(DEFAULT_MAX_FRAME, MAX_DEPTH_LIMIT + 1),
+            Err(ConfigError::DepthTooLarge { depth, limit })
+                if depth == MAX_DEPTH_LIMIT + 1 && limit == MAX_DEPTH_LIMIT
+        ));
+        assert!(matches!(
+            Limits::new(DEFAULT_MAX_FRAME, usize::MAX),
+            Err(ConfigError::DepthTooLarge { .. })
+        ));
+        assert!(matches!(
+            Limits::new(0, DEFAULT_MAX_DEPTH),
+            Err(ConfigError::FrameTooSmall)
+        ));
+    }
+
+    #[test]
+    fn a_codec_keeps_the_limits_it_was_given_instead_of_the_defaults() {
+        for dialect in [
+            Dialect::MsgpackRpc,
+            Dialect::FramedBinary,
+            Dialect::FramedMap,
+        ] {
+            for (frame, depth) in [(usize::MAX, MAX_DEPTH_LIMIT), (64, 0), (1 << 20, 7)] {
+                let limits = Limits::new(frame, depth).unwrap();
+                let codec = WireCodec::with_limits(dialect, limits).unwrap();
+                assert_eq!(codec.limits().max_frame_length(), frame, "{dialect:?}");
+                assert_eq!(codec.limits().max_depth(), depth, "{dialect:?}");
+            }
+            // And the framing enforces them: a 100-byte message against a 64-byte limit.
+            let mut codec = WireCodec::with_limits(dialect, Limits::new(64, 8).unwrap()).unwrap();
+            let mut over = if dialect == Dialect::MsgpackRpc {
+                bytes::BytesMut::from(&[0xc4, 98][..])
+            } else {
+                bytes::BytesMut::from(&[0, 0, 0, 100][..])
+            };
+            over.extend_from_slice(&[0; 98]);
+            assert!(codec.next_frame(&mut over).is_err(), "{dialect:?}");
+        }
+    }
+}
