@@ -2,7 +2,7 @@
 //! session, start what it asks for, keep its timer, and close in order (handlers
 //! aborted, waiting calls failed, writer flushed).
 
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -174,11 +174,13 @@ impl<R: AsyncRead> Reader<R> {
     async fn run(&mut self, shutdown: CancellationToken) -> CloseReason {
         let mut shutting_down = pin!(shutdown.cancelled());
         let mut draining = false;
-        // One timer for the connection's life, moved only when the session wants to be
-        // woken earlier than it is set for. Firing early is harmless (the session finds
-        // nothing due and says when next), so a deadline that moved later needs no reset:
-        // a busy connection does not touch the timer wheel for every read.
-        let mut timer = pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        // One timer, moved only when the session wants to be woken earlier than it is
+        // set for. Firing early is harmless (the session finds nothing due and says when
+        // next), so a deadline that moved later needs no reset: a busy connection does
+        // not touch the timer wheel for every read. Boxed, made when first needed and
+        // let go when the connection is quiet with nothing due, so that an idle
+        // connection without timeouts does not carry it.
+        let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
         let mut armed: Option<std::time::Instant> = None;
         loop {
             // Everything already buffered first: a read may have brought many messages,
@@ -193,12 +195,18 @@ impl<R: AsyncRead> Reader<R> {
                 }
                 if let Some(due) = state.session.poll_timeout() {
                     if armed.is_none_or(|at| due < at) {
-                        timer.as_mut().reset(due.into());
+                        match timer.as_mut() {
+                            Some(timer) => timer.as_mut().reset(due.into()),
+                            None => timer = Some(Box::pin(tokio::time::sleep_until(due.into()))),
+                        }
                         armed = Some(due);
                     }
                 }
                 state.armed = armed;
                 let quiet = state.session.let_go_if_quiet();
+                if quiet && armed.is_none() {
+                    timer = None;
+                }
                 (state.session.wants_read(), quiet)
             };
             self.upkeep_buffer(quiet);
@@ -209,7 +217,7 @@ impl<R: AsyncRead> Reader<R> {
                 biased;
                 () = wake => Woke::Nudged,
                 () = shutting_down.as_mut(), if !draining => Woke::Shutdown,
-                () = timer.as_mut(), if armed.is_some() => Woke::Timer,
+                () = fire(&mut timer), if armed.is_some() => Woke::Timer,
                 read = self.io.read_buf(&mut limited), if wants_read => {
                     Woke::Read(read)
                 }
@@ -455,4 +463,12 @@ enum Woke {
     Shutdown,
     Timer,
     Read(std::io::Result<usize>),
+}
+
+/// Waits for `timer`, or forever if there is none.
+async fn fire(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
