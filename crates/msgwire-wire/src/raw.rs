@@ -252,37 +252,26 @@ impl Default for RawValue {
 // (a reallocation takes the allocator's arena lock, which every thread of a server
 // writing values at once then waits for).
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A scratch buffer that grew past this is let go after use.
 const KEEP_SCRATCH: usize = 64 * 1024;
 
 /// Runs `write` on an empty scratch buffer and copies what it wrote into a `RawValue`.
-/// A value written while another is being written (a `Serialize` impl that makes a
-/// `RawValue`) gets a buffer of its own.
+/// The buffer is taken out of its slot while in use, so a value written while another
+/// is being written (a `Serialize` impl that makes a `RawValue`) finds the slot empty
+/// and gets a buffer of its own.
 fn with_scratch(write: impl FnOnce(&mut Vec<u8>)) -> RawValue {
-    let mut write = Some(write);
-    let mut finish = |out: &mut Vec<u8>| {
-        let write = write.take()?;
-        out.clear();
-        write(out);
-        let raw = RawValue(Bytes::copy_from_slice(out));
-        if out.capacity() > KEEP_SCRATCH {
-            *out = Vec::new();
-        }
-        Some(raw)
-    };
-    let from_scratch = SCRATCH.try_with(|cell| {
-        cell.try_borrow_mut()
-            .ok()
-            .and_then(|mut out| finish(&mut out))
-    });
-    if let Ok(Some(raw)) = from_scratch {
-        return raw;
+    let mut out = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+    out.clear();
+    write(&mut out);
+    let raw = RawValue(Bytes::copy_from_slice(&out));
+    if out.capacity() <= KEEP_SCRATCH {
+        // Gone only while the thread exits: then the buffer is dropped here.
+        let _ = SCRATCH.try_with(|slot| slot.set(out));
     }
-    // `write` is still there: the scratch buffer was in use or gone.
-    finish(&mut Vec::new()).unwrap_or_default()
+    raw
 }
 
 /// Values up to this many bytes are shown decoded by `Debug`.
