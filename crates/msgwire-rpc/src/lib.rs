@@ -109,6 +109,7 @@ pub mod context;
 mod dispatch;
 mod error;
 mod params;
+mod room;
 pub mod router;
 pub mod server;
 pub mod session;

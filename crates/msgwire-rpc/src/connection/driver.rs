@@ -15,11 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::handlers::{finish, poll_once};
-use super::{
-    now, push, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State, Wakeups,
-};
+use super::{now, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State, Wakeups};
 use crate::config::ConnectionConfig;
 use crate::error::CloseReason;
+use crate::room::push;
 use crate::session::{Event, IncomingCall};
 
 /// The most a read takes in between messages, while the peer sends a lot.
@@ -271,6 +270,7 @@ impl<R: AsyncRead> Reader<R> {
             self.spawned = Vec::new();
             self.starting = Vec::new();
             self.parsed = Vec::new();
+            self.wakeups = Wakeups::default();
         }
         let spare = self.buf.capacity() - self.buf.len();
         let want = if self.codec.is_mid_message() {
@@ -341,7 +341,7 @@ impl<R: AsyncRead> Reader<R> {
             let inner = Arc::clone(&self.inner);
             let mut state = inner.lock();
             self.flush_started(&mut state);
-            inner.settle_into(state, &mut Vec::new(), &mut self.wakeups);
+            inner.settle(state);
         }
     }
 

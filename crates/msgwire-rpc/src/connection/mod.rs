@@ -38,6 +38,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason};
+use crate::room::push;
 use crate::session::{Event, IncomingCall, Session};
 
 pub(crate) use driver::drive;
@@ -105,15 +106,6 @@ pub(crate) trait Handler: Send + Sync + 'static {
         method: String,
         params: RawValue,
     ) -> Option<Result<PendingCall, RpcError>>;
-}
-
-/// Pushes onto `list`, first making room for a burst if it has none (see
-/// [`FIRST_ROOM`](crate::session::FIRST_ROOM)).
-pub(crate) fn push<T>(list: &mut Vec<T>, item: T) {
-    if list.capacity() == 0 {
-        list.reserve(crate::session::FIRST_ROOM);
-    }
-    list.push(item);
 }
 
 /// The clock the sessions run on: tokio's, so that tests with a paused clock drive

@@ -144,7 +144,7 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
             break;
         };
         bytes += message.encoded_len_hint();
-        super::push(batch, message);
+        crate::room::push(batch, message);
     }
     let quiet = if batch.is_empty() {
         state.session.let_go_if_quiet()

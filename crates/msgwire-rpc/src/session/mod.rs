@@ -64,13 +64,8 @@ pub use events::{Event, IncomingCall};
 
 use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason, ProtocolError};
+use crate::room::push_back;
 use warn::Warnings;
-
-/// The room a queue takes when it is first used (again, after the connection let go
-/// of it): enough for a burst without growing — growing reallocates, which takes the
-/// allocator's arena lock — and small enough to come from the allocator's per-thread
-/// cache.
-pub(crate) const FIRST_ROOM: usize = 8;
 
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +192,7 @@ impl Session {
                         "the peer reports an error that belongs to no call"
                     );
                 }
-                self.push_event(Event::PeerError { error });
+                push_back(&mut self.events, Event::PeerError { error });
             }
             Ok(other) => tracing::debug!(?other, "a message kind this version ignores"),
             Err(WireError::Malformed(malformed)) => self.on_malformed(now, malformed),
@@ -249,19 +244,25 @@ impl Session {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.running.insert(id.clone(), seq);
-        self.push_event(Event::Request {
-            call: IncomingCall { id, seq },
-            method,
-            params,
-        });
+        push_back(
+            &mut self.events,
+            Event::Request {
+                call: IncomingCall { id, seq },
+                method,
+                params,
+            },
+        );
     }
 
     fn on_cancel(&mut self, id: CallId) {
         match self.running.remove_entry(&id) {
             Some((id, seq)) => {
-                self.push_event(Event::Cancel {
-                    call: IncomingCall { id, seq },
-                });
+                push_back(
+                    &mut self.events,
+                    Event::Cancel {
+                        call: IncomingCall { id, seq },
+                    },
+                );
                 self.check_drained();
             }
             None => tracing::debug!(%id, "cancel for a call that is not running"),
@@ -409,7 +410,7 @@ impl Session {
                 if let Some(at) = deadline {
                     self.deadlines.remove(&(at, id));
                 }
-                self.push_event(Event::Answer { id, result });
+                push_back(&mut self.events, Event::Answer { id, result });
             }
             None => tracing::debug!(id, "a response for a call nobody waits for"),
         }
@@ -486,17 +487,7 @@ impl Session {
             return;
         }
         self.count(&message, true);
-        if self.outgoing.capacity() == 0 {
-            self.outgoing.reserve(FIRST_ROOM);
-        }
-        self.outgoing.push_back(message);
-    }
-
-    fn push_event(&mut self, event: Event) {
-        if self.events.capacity() == 0 {
-            self.events.reserve(FIRST_ROOM);
-        }
-        self.events.push_back(event);
+        push_back(&mut self.outgoing, message);
     }
 
     /// Counts `message` into (or out of) the queued bytes.
@@ -612,10 +603,13 @@ impl Session {
             if self.waiting.remove(&id).is_some() {
                 self.mark_quiet(now);
                 self.queue(Message::cancel(&id.into()));
-                self.push_event(Event::Answer {
-                    id,
-                    result: Err(CallError::DeadlineExceeded),
-                });
+                push_back(
+                    &mut self.events,
+                    Event::Answer {
+                        id,
+                        result: Err(CallError::DeadlineExceeded),
+                    },
+                );
             }
         }
         if self.idle_deadline().is_some_and(|at| now >= at) {
@@ -655,19 +649,24 @@ impl Session {
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();
         ids.sort_unstable();
         for id in ids {
-            self.push_event(Event::Answer {
-                id,
-                result: Err(error.clone()),
-            });
+            push_back(
+                &mut self.events,
+                Event::Answer {
+                    id,
+                    result: Err(error.clone()),
+                },
+            );
         }
         self.deadlines.clear();
-        let running: Vec<(CallId, u64)> = self.running.drain().collect();
-        for (id, seq) in running {
-            self.push_event(Event::Cancel {
-                call: IncomingCall { id, seq },
-            });
+        for (id, seq) in self.running.drain() {
+            push_back(
+                &mut self.events,
+                Event::Cancel {
+                    call: IncomingCall { id, seq },
+                },
+            );
         }
-        self.push_event(Event::Closed { reason });
+        push_back(&mut self.events, Event::Closed { reason });
     }
 
     /// Whether the session is closed.
