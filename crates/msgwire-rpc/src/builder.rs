@@ -136,6 +136,17 @@ impl<Side> Builder<Side> {
         self
     }
 
+    /// Keepalive while calls or streams are open: after `interval` with nothing read
+    /// from the peer a `$/ping` request is sent, and if nothing at all arrives within
+    /// `timeout` after it the connection is closed (its calls and streams fail with a
+    /// connection error, its handlers are dropped). `None` turns pings off. Defaults:
+    /// 30 s and 20 s.
+    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.settings.keepalive_interval = interval;
+        self.settings.keepalive_timeout = timeout;
+        self
+    }
+
     /// Wraps the router in a tower layer: timeouts, concurrency limits, logging, or any
     /// `Layer` over [`RpcService`]. The first layer added is the outermost, as with
     /// `tower::ServiceBuilder` (which is itself a layer and can be passed here).

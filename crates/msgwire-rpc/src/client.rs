@@ -42,6 +42,8 @@ use serde::Serialize;
 
 use crate::connection::{self, Connection};
 use crate::error::CallError;
+use crate::session::StreamKey;
+use crate::stream::{StreamReceiver, StreamSender};
 
 /// Per-call options: a deadline.
 ///
@@ -141,6 +143,11 @@ impl Client {
     /// A handle that does not keep the connection open.
     pub(crate) fn handle(conn: Connection) -> Client {
         Client { conn, _owner: None }
+    }
+
+    /// The connection this handle is for.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// The dialect this connection speaks.
@@ -269,5 +276,113 @@ impl Client {
     {
         let params = RawValue::serialize(params).map_err(CallError::Encode)?;
         self.notify_raw(method, params).await
+    }
+
+    // ---- streams ------------------------------------------------------------------
+
+    /// Opens a stream call with params and items as MessagePack bytes: a sender for
+    /// the call's input (drop or [`finish`](StreamSender::finish) it when there is
+    /// none) and a receiver for its output, ending with the final result. The options'
+    /// deadline covers the whole stream.
+    pub async fn open_stream_raw(
+        &self,
+        method: impl Into<String>,
+        params: RawValue,
+        options: CallOptions,
+    ) -> Result<(StreamSender<RawValue>, StreamReceiver<RawValue>), CallError> {
+        let (tx, rx) = self.open(method.into(), params, options).await?;
+        Ok((tx, rx))
+    }
+
+    /// Opens a stream call with serde types: `In` items go to the peer, `Out` items
+    /// come back (see [`crate::stream`]).
+    pub async fn open_stream<P, In, Out>(
+        &self,
+        method: impl Into<String>,
+        params: &P,
+        options: CallOptions,
+    ) -> Result<(StreamSender<In>, StreamReceiver<Out>), CallError>
+    where
+        P: Serialize + ?Sized,
+        In: Serialize,
+        Out: DeserializeOwned,
+    {
+        let params = RawValue::serialize(params).map_err(CallError::Encode)?;
+        self.open(method.into(), params, options).await
+    }
+
+    async fn open<In, Out>(
+        &self,
+        method: String,
+        params: RawValue,
+        options: CallOptions,
+    ) -> Result<(StreamSender<In>, StreamReceiver<Out>), CallError> {
+        let id = self
+            .conn
+            .open_stream(method, params, options.deadline_from_now())
+            .await?;
+        let key = StreamKey::Mine(id);
+        Ok((
+            StreamSender::new(self.clone(), key.clone()),
+            StreamReceiver::new(self.clone(), key),
+        ))
+    }
+
+    /// Calls a server-stream method: the items of its output, then its end. Dropping
+    /// the receiver before the end cancels the call.
+    pub async fn server_stream<P, T>(
+        &self,
+        method: impl Into<String>,
+        params: &P,
+    ) -> Result<StreamReceiver<T>, CallError>
+    where
+        P: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let (input, output) = self
+            .open_stream::<P, (), T>(method, params, CallOptions::new())
+            .await?;
+        input.finish()?;
+        Ok(output)
+    }
+
+    /// Calls a client-stream method: sends every item of `input` as the peer's credit
+    /// allows, ends the input, and returns the call's result. If the peer answers
+    /// before the input is all sent (an error, typically), the rest is not sent and
+    /// that answer is returned.
+    pub async fn client_stream<P, In, R, S>(
+        &self,
+        method: impl Into<String>,
+        params: &P,
+        input: S,
+    ) -> Result<R, CallError>
+    where
+        P: Serialize + ?Sized,
+        In: Serialize,
+        R: DeserializeOwned,
+        S: futures::Stream<Item = In>,
+    {
+        use futures::StreamExt;
+        let params = RawValue::serialize(params).map_err(CallError::Encode)?;
+        let (mut tx, rx): (StreamSender<In>, StreamReceiver<RawValue>) =
+            self.open(method.into(), params, CallOptions::new()).await?;
+        let pump = async move {
+            let mut input = std::pin::pin!(input);
+            while let Some(item) = input.next().await {
+                if tx.send(&item).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.finish();
+        };
+        let answer = rx.finish();
+        tokio::pin!(pump, answer);
+        let result = tokio::select! {
+            result = &mut answer => result,
+            () = &mut pump => answer.await,
+        }?;
+        result
+            .deserialize()
+            .map_err(|e| CallError::Decode(Arc::new(e)))
     }
 }

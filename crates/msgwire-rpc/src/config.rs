@@ -10,6 +10,8 @@
 //! | write queue | 1 MiB | the connection stops being read (and callers wait) until the peer reads |
 //! | idle timeout | none for clients, 300 s for servers | the connection is closed |
 //! | linger | 5 s | what is still queued when the connection closes is dropped |
+//! | stream window | 64 items, 1 MiB (fixed by the protocol) | the sender of a stream waits for credit (a peer that sends past it fails its stream) |
+//! | keepalive | a `$/ping` after 30 s without input while calls or streams are open | no answer within 20 s more closes the connection |
 //!
 //! [`ClientBuilder`]: crate::ClientBuilder
 //! [`ServerBuilder`]: crate::ServerBuilder
@@ -26,6 +28,12 @@ pub const DEFAULT_MAX_NOTIFICATIONS: u32 = 1024;
 pub const DEFAULT_WRITE_QUEUE_BYTES: usize = 1024 * 1024;
 /// How long a closing connection may take to write what it has queued.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+/// How long a connection with calls or streams open may go without input before it
+/// sends a `$/ping`.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long after a `$/ping` a silent peer's connection is closed.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+pub use msgwire_wire::{DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS};
 
 /// The settings as they are set, before they are checked.
 #[derive(Debug, Clone)]
@@ -37,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) write_queue_bytes: usize,
     pub(crate) linger: Duration,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
 }
 
 impl Settings {
@@ -50,6 +60,8 @@ impl Settings {
             idle_timeout,
             write_queue_bytes: DEFAULT_WRITE_QUEUE_BYTES,
             linger: DEFAULT_LINGER,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
         }
     }
 
@@ -64,6 +76,8 @@ impl Settings {
             idle_timeout: self.idle_timeout,
             write_queue_bytes: self.write_queue_bytes.max(1),
             linger: self.linger,
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
         })
     }
 }
@@ -78,6 +92,8 @@ pub struct ConnectionConfig {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) write_queue_bytes: usize,
     pub(crate) linger: Duration,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
 }
 
 impl ConnectionConfig {
@@ -99,6 +115,8 @@ impl ConnectionConfig {
             idle_timeout,
             write_queue_bytes: DEFAULT_WRITE_QUEUE_BYTES,
             linger: DEFAULT_LINGER,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
         }
     }
 
@@ -134,5 +152,10 @@ impl ConnectionConfig {
     /// Bytes queued for the socket before the connection stops reading.
     pub fn write_queue_bytes(&self) -> usize {
         self.write_queue_bytes
+    }
+
+    /// The keepalive interval (`None`: no pings) and timeout.
+    pub fn keepalive(&self) -> (Option<Duration>, Duration) {
+        (self.keepalive_interval, self.keepalive_timeout)
     }
 }

@@ -5,6 +5,8 @@ use std::ops::Deref;
 use msgwire_wire::CallId;
 
 use crate::connection::Connection;
+use crate::session::{IncomingCall, StreamKey};
+use crate::stream::{StreamReceiver, StreamSender};
 use crate::Client;
 
 /// Handed to handlers registered with
@@ -27,12 +29,12 @@ use crate::Client;
 #[derive(Debug, Clone)]
 pub struct Context {
     peer: Client,
-    request_id: Option<CallId>,
+    call: Option<IncomingCall>,
 }
 
 impl Context {
-    pub(crate) fn new(peer: Client, request_id: Option<CallId>) -> Self {
-        Self { peer, request_id }
+    pub(crate) fn new(peer: Client, call: Option<IncomingCall>) -> Self {
+        Self { peer, call }
     }
 
     /// A context that belongs to no connection, for driving a [`Router`](crate::Router)
@@ -50,7 +52,26 @@ impl Context {
     /// The id of the call being answered, exactly as the peer sent it; `None` for a
     /// notification.
     pub fn request_id(&self) -> Option<&CallId> {
-        self.request_id.as_ref()
+        self.call.as_ref().map(IncomingCall::id)
+    }
+
+    /// The call's stream key, for a call (not a notification).
+    fn stream_key(&self) -> Option<StreamKey> {
+        self.call.clone().map(StreamKey::Theirs)
+    }
+
+    /// The call's input stream: the items the peer sends with `$/send` (see
+    /// [`crate::stream`]). `None` for a notification. The stream routers build for
+    /// [`Router::client_stream`](crate::Router::client_stream) and
+    /// [`Router::bidi_stream`](crate::Router::bidi_stream) handlers is this one.
+    pub fn input<T>(&self) -> Option<StreamReceiver<T>> {
+        Some(StreamReceiver::new(self.peer.clone(), self.stream_key()?))
+    }
+
+    /// The call's output stream: items sent to the peer as `$/item`, before the
+    /// handler's result. `None` for a notification.
+    pub fn output<T>(&self) -> Option<StreamSender<T>> {
+        Some(StreamSender::new(self.peer.clone(), self.stream_key()?))
     }
 }
 

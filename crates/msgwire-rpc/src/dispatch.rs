@@ -5,13 +5,14 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use msgwire_wire::{CallId, RawValue, RpcError};
+use msgwire_wire::{RawValue, RpcError};
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::connection::{Connection, Handler, PendingCall};
 use crate::error::{panic_error, rpc_error_from_box, BoxError};
 use crate::router::{Router, RpcRequest};
+use crate::session::IncomingCall;
 use crate::{Client, Context};
 
 /// The router after its middleware: what [`ServerBuilder::layer`](crate::ServerBuilder::layer)
@@ -108,11 +109,11 @@ impl Handler for Dispatcher {
     fn call(
         &self,
         peer: &Connection,
-        id: &CallId,
+        call: &IncomingCall,
         method: String,
         params: RawValue,
     ) -> Result<PendingCall, RpcError> {
-        let context = Context::new(Client::handle(peer.clone()), Some(id.clone()));
+        let context = Context::new(Client::handle(peer.clone()), Some(call.clone()));
         self.start(RpcRequest::call(method, params, context))
     }
 

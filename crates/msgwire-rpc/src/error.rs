@@ -42,6 +42,14 @@ pub enum CallError {
     /// The peer's result does not have the type the caller asked for.
     #[error("unexpected result: {0}")]
     Decode(Arc<rmp_serde::decode::Error>),
+    /// A per-item error in a stream: this item failed, the stream goes on (see
+    /// [`is_item_error`](Self::is_item_error)).
+    #[error("item error: {0}")]
+    Item(RpcError),
+    /// The stream is over (answered, cancelled, or the peer stopped reading its input):
+    /// nothing more can be sent on it.
+    #[error("the stream is over; nothing more can be sent on it")]
+    StreamEnded,
 }
 
 impl CallError {
@@ -55,6 +63,9 @@ impl CallError {
             CallError::DeadlineExceeded => Code::DeadlineExceeded,
             CallError::Closed | CallError::Io(_) => Code::Unavailable,
             CallError::Protocol(ProtocolError::MalformedResponse(_)) => Code::Internal,
+            CallError::Protocol(ProtocolError::StreamRules(e)) => e.code,
+            CallError::Item(e) => e.code,
+            CallError::StreamEnded => Code::FailedPrecondition,
             CallError::Protocol(_) => Code::Unavailable,
             CallError::Encode(_) => Code::InvalidArgument,
             CallError::Decode(_) => Code::Internal,
@@ -64,9 +75,15 @@ impl CallError {
     /// The peer's error, if the peer answered with one.
     pub fn rpc_error(&self) -> Option<&RpcError> {
         match self {
-            CallError::Rpc(e) => Some(e),
+            CallError::Rpc(e) | CallError::Item(e) => Some(e),
             _ => None,
         }
+    }
+
+    /// Whether this is a per-item error of a stream, after which the stream goes on;
+    /// every other error a stream yields is its last.
+    pub fn is_item_error(&self) -> bool {
+        matches!(self, CallError::Item(_))
     }
 
     /// Whether the call failed because the connection is gone (closed, I/O error, or
@@ -74,7 +91,10 @@ impl CallError {
     pub fn is_connection_error(&self) -> bool {
         match self {
             CallError::Closed | CallError::Io(_) => true,
-            CallError::Protocol(p) => !matches!(p, ProtocolError::MalformedResponse(_)),
+            CallError::Protocol(p) => !matches!(
+                p,
+                ProtocolError::MalformedResponse(_) | ProtocolError::StreamRules(_)
+            ),
             _ => false,
         }
     }
@@ -94,6 +114,10 @@ pub enum ProtocolError {
     /// The peer's response to this call cannot be read.
     #[error("the peer's answer cannot be read: {0}")]
     MalformedResponse(Malformed),
+    /// The peer broke a stream's rules (sent past its credit, or a stream message of the
+    /// wrong shape): the stream was ended and the peer told to cancel it.
+    #[error("the peer broke the stream's rules: {0}")]
+    StreamRules(RpcError),
 }
 
 impl From<RpcError> for CallError {
@@ -144,6 +168,9 @@ pub enum CloseReason {
     Closed,
     /// Nothing was read and nothing was in flight for the idle timeout.
     IdleTimeout,
+    /// The peer answered nothing, not even a `$/ping`, for the keepalive interval and
+    /// timeout while calls or streams were open.
+    KeepaliveTimeout,
     /// An I/O error.
     Io(Arc<io::Error>),
     /// The peer broke the protocol.
@@ -155,6 +182,10 @@ impl CloseReason {
     pub fn to_call_error(&self) -> CallError {
         match self {
             CloseReason::Closed | CloseReason::IdleTimeout => CallError::Closed,
+            CloseReason::KeepaliveTimeout => CallError::Io(Arc::new(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer stopped answering (no answer to a keepalive $/ping)",
+            ))),
             CloseReason::Io(e) => CallError::Io(Arc::clone(e)),
             CloseReason::Protocol(p) => CallError::Protocol(p.clone()),
         }

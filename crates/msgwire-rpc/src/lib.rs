@@ -113,6 +113,7 @@ mod room;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod stream;
 
 pub use builder::{Builder, ClientBuilder, ClientSide};
 pub use client::{CallOptions, Client};
@@ -122,6 +123,7 @@ pub use dispatch::RpcService;
 pub use error::{rpc_error_from_box, BoxError, CallError, CloseReason, ProtocolError, Result};
 pub use router::{RequestKind, Router, RpcRequest};
 pub use server::{Listener, Serve, Server, ServerBuilder, ServerSide, WithGracefulShutdown};
+pub use stream::{StreamReceiver, StreamSender};
 
 pub use msgwire_wire::{
     CallId, Code, ConfigError, Dialect, Limits, Message, RawValue, RpcError, UnknownDialect, Value,

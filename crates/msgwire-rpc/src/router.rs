@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use futures::future::{BoxFuture, FutureExt};
+use futures::StreamExt;
 use msgwire_wire::{RawValue, RpcError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,6 +47,7 @@ use tower::Service;
 
 use crate::error::panic_error;
 use crate::params::{self, Shape};
+use crate::stream::{StreamReceiver, StreamSender};
 use crate::Context;
 
 /// Whether a request wants an answer.
@@ -234,6 +236,91 @@ impl Router {
         self
     }
 
+    /// Registers a server-stream method: `handler` returns a [`Stream`] whose `Ok`
+    /// items go to the caller as they come (each waiting for the caller's credit), and
+    /// whose end ends the call with a `nil` result. An `Err` item is the terminal
+    /// error: the call ends with it. (For per-item errors, after which the stream goes
+    /// on, use [`server_stream_with`](Self::server_stream_with) and
+    /// [`StreamSender::send_error`].) If the caller cancels or goes away, the stream is
+    /// dropped.
+    ///
+    /// [`Stream`]: futures::Stream
+    pub fn server_stream<P, T, S, F>(self, name: &str, handler: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+        S: futures::Stream<Item = Result<T, RpcError>> + Send + 'static,
+        F: Fn(Context, P) -> S + Send + Sync + 'static,
+    {
+        self.server_stream_with(name, move |ctx: Context, p: P, mut out: StreamSender<T>| {
+            let items = handler(ctx, p);
+            async move {
+                let mut items = std::pin::pin!(items);
+                while let Some(item) = items.next().await {
+                    out.send(&item?).await?;
+                }
+                Ok::<(), RpcError>(())
+            }
+        })
+    }
+
+    /// Registers a server-stream method whose handler sends its items itself, on a
+    /// [`StreamSender`] (items with [`send`](StreamSender::send), per-item errors with
+    /// [`send_error`](StreamSender::send_error)), and whose return value is the call's
+    /// final result or terminal error.
+    pub fn server_stream_with<P, T, R, E, F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+        R: Serialize + 'static,
+        E: Into<RpcError> + 'static,
+        F: Fn(Context, P, StreamSender<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.method_with_context(name, move |ctx: Context, p: P| {
+            let work = ctx.output::<T>().map(|out| handler(ctx, p, out));
+            async move { not_a_notification(work)?.await.map_err(Into::into) }
+        })
+    }
+
+    /// Registers a client-stream method: `handler` gets the params and a
+    /// [`StreamReceiver`] of the caller's items (`None` after `$/send_end`), and its
+    /// return value is the call's result (returning early, with an error typically,
+    /// ends the call and the caller stops sending).
+    pub fn client_stream<P, In, R, E, F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        In: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        E: Into<RpcError> + 'static,
+        F: Fn(Context, P, StreamReceiver<In>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.method_with_context(name, move |ctx: Context, p: P| {
+            let work = ctx.input::<In>().map(|input| handler(ctx, p, input));
+            async move { not_a_notification(work)?.await.map_err(Into::into) }
+        })
+    }
+
+    /// Registers a bidirectional method: `handler` gets the caller's items and a
+    /// sender for its own, which flow independently; its return value ends the call.
+    pub fn bidi_stream<P, In, Out, R, E, F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        In: DeserializeOwned + Send + 'static,
+        Out: Serialize + Send + 'static,
+        R: Serialize + 'static,
+        E: Into<RpcError> + 'static,
+        F: Fn(Context, P, StreamReceiver<In>, StreamSender<Out>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.method_with_context(name, move |ctx: Context, p: P| {
+            let streams = ctx.input::<In>().zip(ctx.output::<Out>());
+            let work = streams.map(|(input, output)| handler(ctx, p, input, output));
+            async move { not_a_notification(work)?.await.map_err(Into::into) }
+        })
+    }
+
     /// Registers a typed notification handler. Params that do not fit `P` are dropped,
     /// logged at debug level (a notification has no response to carry an error, and a
     /// peer must not be able to fill the log).
@@ -317,6 +404,14 @@ impl Router {
             },
         }
     }
+}
+
+/// The handler's work, or INVALID_ARGUMENT for a stream method called as a
+/// notification (it has no id for its items to name).
+fn not_a_notification<W>(work: Option<W>) -> Result<W, RpcError> {
+    work.ok_or_else(|| {
+        RpcError::invalid_argument("a stream method must be called as a request, not notified")
+    })
 }
 
 /// Runs `work`, turning a panic into INTERNAL naming `method`.

@@ -44,6 +44,7 @@ pub mod id;
 mod limits;
 mod message;
 mod raw;
+pub mod stream;
 pub mod text;
 
 pub use code::Code;
@@ -57,3 +58,4 @@ pub use limits::{Limits, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME, MAX_DEPTH_LIMIT};
 pub use message::{Message, RpcError, CANCEL_METHOD, ERROR_METHOD};
 pub use raw::{ArrayItems, MapEntries, RawValue, ValueKind};
 pub use rmpv::Value;
+pub use stream::{StreamMessage, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, PING_METHOD};

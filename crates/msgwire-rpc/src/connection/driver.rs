@@ -377,7 +377,7 @@ impl<R: AsyncRead> Reader<R> {
     }
 
     fn start_call(&mut self, call: IncomingCall, method: String, params: RawValue) {
-        let mut pending = match self.handler.call(&self.conn, call.id(), method, params) {
+        let mut pending = match self.handler.call(&self.conn, &call, method, params) {
             Ok(pending) => pending,
             Err(error) => return push(&mut self.ready, (call, Err(error))),
         };

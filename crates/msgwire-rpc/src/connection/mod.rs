@@ -22,6 +22,7 @@
 
 mod driver;
 mod handlers;
+mod streams;
 mod writer;
 
 use std::pin::pin;
@@ -33,7 +34,7 @@ use std::time::Instant;
 /// the peer's to choose, and a table holds at most `max_in_flight` of them).
 use foldhash::{HashMap, HashMapExt};
 use futures::future::BoxFuture;
-use msgwire_wire::{CallId, Dialect, RawValue, RpcError};
+use msgwire_wire::{Dialect, RawValue, RpcError};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::ConnectionConfig;
@@ -79,6 +80,8 @@ impl Drop for Resuming {
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
     answers: Vec<(oneshot::Sender<Delivery>, Answer)>,
+    /// Stream readers and senders to wake.
+    wakers: Vec<std::task::Waker>,
     writer: bool,
     closed: bool,
 }
@@ -89,12 +92,12 @@ pub(crate) type PendingCall = BoxFuture<'static, Result<RawValue, RpcError>>;
 /// What a connection hands the peer's calls to (the router, behind its middleware). The
 /// connection knows nothing more of routing.
 pub(crate) trait Handler: Send + Sync + 'static {
-    /// The future answering call `id` of `method`; nothing runs until it is polled.
+    /// The future answering `call` of `method`; nothing runs until it is polled.
     /// An error is the answer at once.
     fn call(
         &self,
         peer: &Connection,
-        id: &CallId,
+        call: &IncomingCall,
         method: String,
         params: RawValue,
     ) -> Result<PendingCall, RpcError>;
@@ -182,6 +185,8 @@ pub(crate) struct State {
     handlers: Handlers,
     /// When the reader's timer is set to fire.
     armed: Option<Instant>,
+    /// Stream senders waiting for room in the write queue.
+    room_wakers: Vec<std::task::Waker>,
 }
 
 impl Inner {
@@ -202,6 +207,7 @@ impl Inner {
                 answers: HashMap::new(),
                 handlers: Handlers::default(),
                 armed: None,
+                room_wakers: Vec::new(),
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -236,10 +242,14 @@ impl Inner {
                     wakeups.closed = true;
                 }
                 Event::PeerError { .. } => {}
+                Event::Wake(waker) => push(&mut wakeups.wakers, waker),
                 other => push(to_start, other),
             }
         }
         wakeups.writer |= state.session.has_transmit() || state.session.is_closed();
+        if wakeups.closed {
+            wakeups.wakers.append(&mut state.room_wakers);
+        }
     }
 
     /// Does what [`collect`](Self::collect) left to do.
@@ -252,6 +262,9 @@ impl Inner {
                 answer,
                 _count: count,
             });
+        }
+        for waker in wakeups.wakers.drain(..) {
+            waker.wake();
         }
         if std::mem::take(&mut wakeups.writer) {
             self.wake_writer.notify_one();
@@ -295,6 +308,15 @@ impl Inner {
         state.session.respond(now(), call, result);
         state.handlers.finished(call);
         self.settle(state);
+    }
+
+    /// Room opened in the write queue: wake whoever waits for it.
+    pub(crate) fn room_opened(&self) {
+        self.room.notify_waiters();
+        let wakers = std::mem::take(&mut self.lock().room_wakers);
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// A notification handler finished.

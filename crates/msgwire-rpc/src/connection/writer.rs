@@ -77,7 +77,7 @@ pub(crate) async fn run<W>(
         }
         if taken.was_full {
             // Callers and the reader waited for room; they can go on.
-            inner.room.notify_waiters();
+            inner.room_opened();
             inner.wake_reader.notify_one();
         }
         if buf.is_empty() {

@@ -60,6 +60,8 @@ pub enum Event {
         /// What it said.
         error: RpcError,
     },
+    /// Wake this task: a stream it waits on has an item, credit, or its end.
+    Wake(std::task::Waker),
     /// The session closed: read nothing more; write what is queued, then shut the
     /// connection.
     Closed {

@@ -44,6 +44,7 @@
 //! over everything queued, tells this end's callers to wait.
 
 mod events;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod warn;
@@ -54,6 +55,7 @@ use std::time::{Duration, Instant};
 /// Maps keyed by call ids: foldhash, seeded per process (the ids of the peer's calls are
 /// the peer's to choose, and a table holds at most `max_in_flight` of them).
 use foldhash::{HashMap, HashMapExt};
+use msgwire_wire::stream::{StreamMessage, PING_METHOD};
 use msgwire_wire::text::{excerpt, EXCERPT_LEN};
 use msgwire_wire::{
     CallId, Code, Dialect, EncodeError, Malformed, Message, RawValue, RpcError, WireError,
@@ -61,6 +63,7 @@ use msgwire_wire::{
 };
 
 pub use events::{Event, IncomingCall};
+pub use streams::{Input, Output, StreamKey};
 
 use crate::config::ConnectionConfig;
 use crate::error::{CallError, CloseReason, ProtocolError};
@@ -110,6 +113,21 @@ pub struct Session {
     warnings: Warnings,
     /// Who the peer is (an address), for the warnings about it.
     peer: Option<Box<str>>,
+    /// The credit each stream starts with, each way.
+    window_items: u32,
+    window_bytes: u64,
+    /// This end's calls that are streams (`streams.rs`).
+    mine: HashMap<u32, streams::StreamState>,
+    /// The peer's calls that have stream state here.
+    theirs: HashMap<CallId, streams::StreamState>,
+    /// Keepalive: with something in flight, a `$/ping` after this long without input,
+    /// and the connection closed if nothing at all arrives this long after it.
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    /// When the peer was last heard from.
+    last_heard: Instant,
+    /// The `$/ping` in flight, and when it was sent.
+    ping: Option<(u32, Instant)>,
 }
 
 impl Session {
@@ -137,6 +155,14 @@ impl Session {
             quiet_since: now,
             warnings: Warnings::new(now),
             peer: None,
+            window_items: msgwire_wire::DEFAULT_WINDOW_ITEMS,
+            window_bytes: msgwire_wire::DEFAULT_WINDOW_BYTES,
+            mine: HashMap::new(),
+            theirs: HashMap::new(),
+            keepalive_interval: config.keepalive_interval,
+            keepalive_timeout: config.keepalive_timeout,
+            last_heard: now,
+            ping: None,
         }
     }
 
@@ -160,6 +186,14 @@ impl Session {
     /// Bytes arrived (a whole message or not): the connection is not idle.
     pub fn bytes_received(&mut self, now: Instant) {
         self.quiet_since = now;
+        self.heard(now);
+    }
+
+    /// The peer is alive: a ping in flight is answered by this as well as by its
+    /// response.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.ping = None;
     }
 
     /// A decoded message, or why the bytes were not one.
@@ -168,7 +202,14 @@ impl Session {
             return;
         }
         self.quiet_since = now;
+        self.heard(now);
         match input {
+            Ok(Message::Request { id, method, .. }) if method == PING_METHOD => {
+                self.queue(Message::Response {
+                    id,
+                    result: Ok(RawValue::nil()),
+                });
+            }
             Ok(Message::Request { id, method, params }) => self.on_request(now, id, method, params),
             Ok(Message::Response { id, result }) => {
                 self.answer_waiting(&id, result.map_err(CallError::Rpc))
@@ -181,7 +222,10 @@ impl Session {
                 }
             }
             Ok(Message::Notification { method, params }) => {
-                self.on_notification(now, method, params)
+                match StreamMessage::parse(&method, &params) {
+                    Some(parsed) => self.on_stream(parsed),
+                    None => self.on_notification(now, method, params),
+                }
             }
             Ok(Message::Error { error }) => {
                 if self.warnings.allow(now, self.peer.as_deref()) {
@@ -257,6 +301,7 @@ impl Session {
     fn on_cancel(&mut self, id: CallId) {
         match self.running.remove_entry(&id) {
             Some((id, seq)) => {
+                self.end_theirs(&id);
                 push_back(
                     &mut self.events,
                     Event::Cancel {
@@ -365,7 +410,8 @@ impl Session {
         loop {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1);
-            if !self.waiting.contains_key(&id) {
+            let pinging = self.ping.is_some_and(|(ping, _)| ping == id);
+            if !self.waiting.contains_key(&id) && !self.mine.contains_key(&id) && !pinging {
                 return id;
             }
         }
@@ -410,7 +456,9 @@ impl Session {
                 if let Some(at) = deadline {
                     self.deadlines.remove(&(at, id));
                 }
-                push_back(&mut self.events, Event::Answer { id, result });
+                if let Some(result) = self.end_mine(id, result) {
+                    push_back(&mut self.events, Event::Answer { id, result });
+                }
             }
             None => tracing::debug!(id, "a response for a call nobody waits for"),
         }
@@ -430,6 +478,7 @@ impl Session {
             return;
         }
         self.running.remove(&call.id);
+        self.end_theirs(&call.id);
         self.mark_quiet(now);
         self.queue(Message::Response {
             id: call.id.clone(),
@@ -464,6 +513,12 @@ impl Session {
         }
         self.running = HashMap::new();
         self.waiting = HashMap::new();
+        if self.mine.is_empty() {
+            self.mine = HashMap::new();
+        }
+        if self.theirs.is_empty() {
+            self.theirs = HashMap::new();
+        }
         if self.outgoing.is_empty() {
             self.outgoing = VecDeque::new();
         }
@@ -566,10 +621,22 @@ impl Session {
         }
         let deadline = self.deadlines.first().map(|(at, _)| *at);
         let idle = self.idle_deadline();
-        match (deadline, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [deadline, idle, self.keepalive_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the keepalive acts next: the ping is due, or its answer overdue.
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        let interval = self.keepalive_interval?;
+        if !self.is_busy() {
+            return None;
         }
+        Some(match self.ping {
+            None => self.last_heard + interval,
+            Some((_, sent)) => sent + self.keepalive_timeout,
+        })
     }
 
     /// Whether calls or notifications are in flight either way.
@@ -603,13 +670,23 @@ impl Session {
             if self.waiting.remove(&id).is_some() {
                 self.mark_quiet(now);
                 self.queue(Message::cancel(&id.into()));
-                push_back(
-                    &mut self.events,
-                    Event::Answer {
-                        id,
-                        result: Err(CallError::DeadlineExceeded),
-                    },
-                );
+                if let Some(result) = self.end_mine(id, Err(CallError::DeadlineExceeded)) {
+                    push_back(&mut self.events, Event::Answer { id, result });
+                }
+            }
+        }
+        if self.keepalive_deadline().is_some_and(|at| now >= at) {
+            match self.ping {
+                None => {
+                    let id = self.next_free_id();
+                    self.ping = Some((id, now));
+                    self.queue(msgwire_wire::stream::ping(id.into()));
+                }
+                Some(_) => {
+                    tracing::debug!(peer = self.peer(), "keepalive: the peer stopped answering");
+                    self.close(CloseReason::KeepaliveTimeout);
+                    return;
+                }
             }
         }
         if self.idle_deadline().is_some_and(|at| now >= at) {
@@ -649,13 +726,13 @@ impl Session {
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();
         ids.sort_unstable();
         for id in ids {
-            push_back(
-                &mut self.events,
-                Event::Answer {
-                    id,
-                    result: Err(error.clone()),
-                },
-            );
+            if let Some(result) = self.end_mine(id, Err(error.clone())) {
+                push_back(&mut self.events, Event::Answer { id, result });
+            }
+        }
+        let theirs: Vec<CallId> = self.theirs.keys().cloned().collect();
+        for id in theirs {
+            self.end_theirs(&id);
         }
         self.deadlines.clear();
         for (id, seq) in self.running.drain() {

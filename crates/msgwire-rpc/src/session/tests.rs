@@ -306,7 +306,10 @@ fn requests_and_answers_keep_their_order() {
 fn the_idle_timer_runs_only_while_nothing_is_in_flight() {
     let t0 = Instant::now();
     let secs = Duration::from_secs;
-    let mut s = session_with(Dialect::MsgpackRpc, t0, |c| c.idle_timeout = Some(secs(10)));
+    let mut s = session_with(Dialect::MsgpackRpc, t0, |c| {
+        c.idle_timeout = Some(secs(10));
+        c.keepalive_interval = None;
+    });
     assert_eq!(s.poll_timeout(), Some(t0 + secs(10)));
     s.bytes_received(t0 + secs(4));
     assert_eq!(s.poll_timeout(), Some(t0 + secs(14)));
@@ -520,4 +523,119 @@ fn an_error_for_no_call_is_never_answered() {
     assert!(sent(&mut s).is_empty());
     assert!(matches!(&events(&mut s)[..], [Event::PeerError { .. }]));
     assert!(!s.is_closed());
+}
+
+#[test]
+fn keepalive_pings_a_silent_peer_while_busy_and_closes_when_nothing_comes_back() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut s = session_with(Dialect::MsgpackRpc, t0, |c| {
+        c.keepalive_interval = Some(secs(30));
+        c.keepalive_timeout = secs(20);
+    });
+    // Nothing in flight: no pings.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle(t0, request(1u32, "slow"));
+    let call = started(&mut s).remove(0);
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(30)));
+    // Input moves it on.
+    s.bytes_received(t0 + secs(10));
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(40)));
+    s.handle_timeout(t0 + secs(40));
+    let ping = sent(&mut s);
+    assert!(
+        matches!(&ping[..], [Message::Request { method, .. }] if method == "$/ping"),
+        "{ping:?}"
+    );
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(60)));
+    // Any answer (here bytes of one) counts; then the next ping is an interval away.
+    s.bytes_received(t0 + secs(45));
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(75)));
+    s.handle_timeout(t0 + secs(75));
+    assert_eq!(sent(&mut s).len(), 1);
+    s.handle_timeout(t0 + secs(94));
+    assert!(!s.is_closed());
+    s.handle_timeout(t0 + secs(95));
+    assert!(matches!(
+        s.close_reason(),
+        Some(CloseReason::KeepaliveTimeout)
+    ));
+    let cancelled = events(&mut s)
+        .into_iter()
+        .any(|e| matches!(e, Event::Cancel { call: c } if c == call));
+    assert!(cancelled, "the handler is stopped");
+}
+
+#[test]
+fn a_ping_is_answered_at_once_and_is_not_a_call_in_flight() {
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    s.handle(t0, request(9u32, "$/ping"));
+    assert!(started(&mut s).is_empty());
+    assert_eq!(s.running(), 0);
+    let answers = sent(&mut s);
+    assert!(
+        matches!(&answers[..], [Message::Response { id, result: Ok(v) }] if *id == 9u32 && v.is_nil()),
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn credit_goes_back_as_items_are_taken() {
+    use super::{Input, StreamKey};
+    use msgwire_wire::stream::{Direction, StreamMessage};
+    use std::task::{Context, Poll};
+    let t0 = Instant::now();
+    let mut s = session(t0);
+    let id = s
+        .call_stream("items".into(), raw(Value::Array(vec![])), None)
+        .unwrap();
+    sent(&mut s);
+    let item = |i: u32| {
+        Ok(StreamMessage::Item {
+            direction: Direction::FromCallee,
+            id: CallId::from(id),
+            value: raw(i),
+        }
+        .to_message())
+    };
+    let window = msgwire_wire::DEFAULT_WINDOW_ITEMS;
+    for i in 0..window {
+        s.handle(t0, item(i));
+    }
+    let key = StreamKey::Mine(id);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    // Half a window taken: one grant for exactly what was taken.
+    for i in 0..window / 2 {
+        match s.poll_recv(&key, &mut cx) {
+            Poll::Ready(Some(Input::Item(v))) => assert_eq!(v, raw(i)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let grants = sent(&mut s);
+    let parsed: Vec<_> = grants
+        .iter()
+        .map(|m| match m {
+            Message::Notification { method, params } => StreamMessage::parse(method, params),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        parsed,
+        [Some(Ok(StreamMessage::Credit {
+            direction: Direction::FromCaller,
+            id: CallId::from(id),
+            items: window / 2,
+            bytes: u64::from(window / 2),
+        }))]
+    );
+    // The peer may now send half a window more, and no more than that.
+    for i in 0..window / 2 {
+        s.handle(t0, item(window + i));
+    }
+    assert!(s.waiting() == 1, "still within its credit");
+    s.handle(t0, item(999));
+    assert_eq!(s.waiting(), 0, "past its credit: the call fails");
+    let cancel = sent(&mut s);
+    assert!(matches!(&cancel[..], [Message::Notification { method, .. }] if method == "$/cancel"));
 }
