@@ -1,5 +1,5 @@
 //! The two ends of a stream: [`StreamReceiver`] takes items, [`StreamSender`] sends
-//! them, with credit-based flow control underneath (docs/PROTOCOL.md, section 9).
+//! them, with credit-based flow control underneath (docs/PROTOCOL.md, section 10).
 //!
 //! The same two types serve both sides of a call: a client's
 //! [`Client::open_stream`](crate::Client::open_stream) gives a sender for the call's

@@ -1,4 +1,4 @@
-//! Streams built from notifications (docs/PROTOCOL.md, section 9).
+//! Streams built from notifications (docs/PROTOCOL.md, section 10).
 //!
 //! A stream is a call: it opens with an ordinary request and ends with the ordinary
 //! response to it (the final result, or the terminal error). In between, items flow as

@@ -1,5 +1,5 @@
 //! Streams in the session: items each way, credit, and their end (docs/PROTOCOL.md,
-//! section 9).
+//! section 10).
 //!
 //! A stream is a call. This end's calls opened with [`Session::call_stream`] have an
 //! entry in `mine` from the start; the peer's calls get one in `theirs` the first time
