@@ -19,6 +19,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bus;
+pub mod chat;
+pub mod events;
 pub mod math;
 pub mod orders;
 pub mod users;
