@@ -21,6 +21,7 @@
 
 pub mod bus;
 pub mod chat;
+pub mod chunked;
 pub mod events;
 pub mod math;
 pub mod orders;
