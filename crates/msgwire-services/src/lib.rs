@@ -23,6 +23,7 @@ pub mod bus;
 pub mod chat;
 pub mod chunked;
 pub mod events;
+pub mod files;
 pub mod math;
 pub mod orders;
 pub mod users;
