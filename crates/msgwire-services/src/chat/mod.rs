@@ -32,6 +32,12 @@
 //! | backlog full | the others | `leave` | the removed | `<user> was removed from <room>: too far behind` |
 //! | backlog full | the removed | `system` | `system` | `You were removed from <room>: more than <n> unread messages` |
 //!
+//! # The `chat` method
+//!
+//! One bidirectional call is one member ([`chat_call`]): its first item joins a room,
+//! its later `text` and `typing` items are sent, the hub's messages come back as items,
+//! and a `leave` item, the end of its input, a cancel or a disconnect leaves the room.
+//!
 //! # Backlog
 //!
 //! Each member's inbox holds at most `backlog` unread messages. A message that would
@@ -70,6 +76,9 @@ use msgwire_wire::{Code, RpcError};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::events::{unix_millis, Clock};
+
+mod rpc;
+pub use rpc::{chat_call, ChatEnd};
 
 /// The longest user or room id, in bytes.
 pub const MAX_ID_LEN: usize = 256;
