@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
 use msgwire_rpc::Server;
+use msgwire_services::{Services, ServicesConfig};
 use tokio::net::TcpListener;
 
 /// Options of `msgwire serve`.
@@ -66,6 +67,77 @@ pub struct ServeArgs {
     /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     shutdown_grace: u64,
+
+    /// Directory of the files service: uploaded files under server-made ids, their
+    /// metadata, and uploads in progress (leftovers of a crash are removed at start).
+    /// Created now if given; the default, ./msgwire-data, at the first upload.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Largest upload accepted, in bytes, with an optional unit: KiB, MiB, GiB, TiB
+    /// (or KB, MB, GB, TB for powers of 1000), e.g. 200MiB. Larger uploads are refused
+    /// RESOURCE_EXHAUSTED (8) before any data is sent.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    max_upload: u64,
+
+    /// Unread messages a chat member may have; one more removes it from its room.
+    #[arg(long, value_name = "N", default_value_t = msgwire_services::DEFAULT_CHAT_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    chat_backlog: usize,
+
+    /// Seconds an event stream (subscribeEvents) may be idle before it sends a
+    /// heartbeat item.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    heartbeat: u64,
+}
+
+/// A byte count with an optional unit: `1048576`, `64KiB`, `200MiB`, `1 GiB`, `10MB`.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count such as 1048576 or 200MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} (KiB, MiB, GiB, TiB, KB, MB, GB or TB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text} is more bytes than fit in 64 bits"))
+}
+
+/// `n` bytes for people: in the largest binary unit it is a whole number of.
+fn show_bytes(n: u64) -> String {
+    let units = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    units
+        .iter()
+        .find(|(size, _)| n >= *size && n % size == 0)
+        .map_or_else(
+            || format!("{n} bytes"),
+            |(size, unit)| format!("{} {unit}", n / size),
+        )
 }
 
 fn seconds(secs: u64) -> Option<Duration> {
@@ -74,6 +146,27 @@ fn seconds(secs: u64) -> Option<Duration> {
 
 /// Runs `msgwire serve` until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = match &args.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            dir.clone()
+        }
+        None => PathBuf::from(msgwire_services::DEFAULT_DATA_DIR),
+    };
+    let services = Services::new(ServicesConfig {
+        data_dir: data_dir.clone(),
+        max_upload: args.max_upload,
+        chat_backlog: args.chat_backlog,
+        heartbeat: Duration::from_secs(args.heartbeat),
+        ..ServicesConfig::default()
+    })
+    .with_context(|| {
+        format!(
+            "cannot clear the unfinished uploads in {}",
+            data_dir.display()
+        )
+    })?;
     let server = Server::builder()
         .max_frame_length(args.max_frame)
         .max_depth(args.max_depth)
@@ -84,7 +177,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .idle_timeout(seconds(args.idle_timeout))
         .first_byte_timeout(seconds(args.first_byte_timeout))
         .shutdown_grace(Duration::from_secs(args.shutdown_grace))
-        .build(msgwire_services::router())
+        .build(services.router())
         .context("invalid limits")?;
     let listener = TcpListener::bind(&args.rpc)
         .await
@@ -93,7 +186,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     say(&format!(
         "rpc listening on {rpc_addr} (msgpack-rpc, framed-binary, framed-map)"
     ));
-    say("services math (add, multiply, greet, echo), users (getUser, listUsers), orders (getOrder, listOrders)");
+    say(
+        "services math (add, multiply, greet, echo), users (getUser, listUsers), \
+         orders (getOrder, listOrders), files (upload, download, fileInfo), chat (chat), \
+         events (subscribeEvents, publishEvent), chunked (sumChunked)",
+    );
+    say(&format!(
+        "files in {} (uploads up to {})",
+        data_dir.display(),
+        show_bytes(args.max_upload)
+    ));
     say(&format!(
         "http {} not served yet (the HTTP gateway is a later release)",
         args.http
@@ -172,5 +274,30 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     {
         Ok(tokio::signal::ctrl_c().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_with_units() {
+        let ok = |text: &str| parse_bytes(text).ok();
+        assert_eq!(ok("0"), Some(0));
+        assert_eq!(ok("1048576"), Some(1 << 20));
+        assert_eq!(ok("200MiB"), Some(200 << 20));
+        assert_eq!(ok("200mib"), Some(200 << 20));
+        assert_eq!(ok("1 GiB"), Some(1 << 30));
+        assert_eq!(ok("64k"), Some(64 << 10));
+        assert_eq!(ok("10MB"), Some(10_000_000));
+        assert_eq!(ok("3TB"), Some(3_000_000_000_000));
+        for bad in ["", "MiB", "-1", "1.5GiB", "12 parsecs", "99999999999TiB"] {
+            assert_eq!(ok(bad), None, "{bad:?}");
+        }
+        assert_eq!(show_bytes(1 << 30), "1 GiB");
+        assert_eq!(show_bytes(200 << 20), "200 MiB");
+        assert_eq!(show_bytes(1_000), "1000 bytes");
+        assert_eq!(show_bytes(0), "0 bytes");
     }
 }
