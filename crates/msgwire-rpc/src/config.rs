@@ -78,6 +78,13 @@ impl Settings {
             linger: self.linger,
             keepalive_interval: self.keepalive_interval,
             keepalive_timeout: self.keepalive_timeout,
+            session: session_limits(
+                self.max_in_flight.max(1),
+                self.max_notifications.max(1),
+                self.idle_timeout,
+                self.write_queue_bytes.max(1),
+                (self.keepalive_interval, self.keepalive_timeout),
+            ),
         })
     }
 }
@@ -94,6 +101,8 @@ pub struct ConnectionConfig {
     pub(crate) linger: Duration,
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) keepalive_timeout: Duration,
+    /// The same limits, as every session holds them.
+    session: std::sync::Arc<crate::session::Limits>,
 }
 
 impl ConnectionConfig {
@@ -117,6 +126,13 @@ impl ConnectionConfig {
             linger: DEFAULT_LINGER,
             keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            session: session_limits(
+                DEFAULT_MAX_IN_FLIGHT,
+                DEFAULT_MAX_NOTIFICATIONS,
+                idle_timeout,
+                DEFAULT_WRITE_QUEUE_BYTES,
+                (Some(DEFAULT_KEEPALIVE_INTERVAL), DEFAULT_KEEPALIVE_TIMEOUT),
+            ),
         }
     }
 
@@ -158,4 +174,26 @@ impl ConnectionConfig {
     pub fn keepalive(&self) -> (Option<Duration>, Duration) {
         (self.keepalive_interval, self.keepalive_timeout)
     }
+
+    /// The limits sessions made from this configuration share.
+    pub(crate) fn session_limits(&self) -> std::sync::Arc<crate::session::Limits> {
+        std::sync::Arc::clone(&self.session)
+    }
+}
+
+fn session_limits(
+    max_in_flight: u32,
+    max_notifications: u32,
+    idle_timeout: Option<Duration>,
+    write_queue_bytes: usize,
+    keepalive: (Option<Duration>, Duration),
+) -> std::sync::Arc<crate::session::Limits> {
+    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1);
+    std::sync::Arc::new(crate::session::Limits {
+        max_in_flight,
+        max_notifications,
+        idle_timeout,
+        write_queue_bytes,
+        keepalive_ms: keepalive.0.map(|interval| (ms(interval), ms(keepalive.1))),
+    })
 }

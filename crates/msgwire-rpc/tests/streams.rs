@@ -144,6 +144,17 @@ fn stream_router(probe: &Probe) -> Router {
                 }
             },
         )
+        .method_with_context("compute", {
+            let probe = probe.clone();
+            move |_ctx: Context, (ms,): (u64,)| {
+                let probe = probe.clone();
+                // Work before the first `.await`: the whole handler is one poll.
+                probe.event("computing");
+                std::thread::sleep(Duration::from_millis(ms));
+                probe.event("computed");
+                async move { Ok::<_, RpcError>(ms) }
+            }
+        })
         .method("add", |p: common::AddParams| async move {
             Ok::<_, RpcError>(p.a + p.b)
         })
@@ -508,4 +519,59 @@ async fn a_peer_that_sends_past_its_credit_fails_its_stream() {
             .await;
         assert_eq!(common::response_id(&within(peer.recv()).await), Some(8));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_computing_before_its_first_await_does_not_hold_up_reading() {
+    let (probe, mut events) = Probe::new();
+    // The server on a runtime of its own, as a server in another process would be: the
+    // computing handler wakes this test (its "computing" event) right before it blocks
+    // its worker, and a task woken from a worker waits in that worker's own slot, which
+    // other workers of the same runtime do not take from — this test would wait out the
+    // computation for a reason that has nothing to do with the server's reading.
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let server_probe = probe.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let _ = addr_tx.send(start(&server_probe).await);
+            let _ = stop_rx.await;
+        });
+    });
+    let addr = addr_rx.await.unwrap();
+    for (n, dialect) in Dialect::ALL.into_iter().enumerate() {
+        let client = Client::connect_tcp(addr, dialect).await.unwrap();
+        // A client stream whose handler reads what this connection brings...
+        let key = 60 + n as u64;
+        let (mut tx, rx) = client
+            .open_stream::<_, i64, Value>("sink_forever", &(key,), CallOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut events).await, format!("started:{key}"));
+        // ...and a handler that computes for 3 s before it first waits.
+        let computing = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call_typed::<_, u64>("compute", &(3000,)).await })
+        };
+        assert_eq!(next_event(&mut events).await, "computing");
+        // Meanwhile the connection is read: items arrive, and a cancel takes effect.
+        for i in 0..10 {
+            tx.send(&i).await.unwrap();
+        }
+        drop(rx);
+        assert_eq!(
+            next_event(&mut events).await,
+            format!("dropped:{key}"),
+            "{dialect}: the cancel waited for the computation"
+        );
+        assert_eq!(within(computing).await.unwrap().unwrap(), 3000);
+        assert_eq!(next_event(&mut events).await, "computed");
+    }
+    let _ = stop_tx.send(());
+    server.join().unwrap();
 }

@@ -5,21 +5,20 @@
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 
 use bytes::{BufMut, BytesMut};
-use msgwire_wire::{Dialect, Frame, Message, RawValue, RpcError, WireCodec, WireError};
+use msgwire_wire::{Dialect, Frame, Message, RawValue, WireCodec, WireError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::handlers::{finish, poll_once};
+use super::handlers::finish;
 use super::{now, writer, Connection, FireOnDrop, Handler, Inner, PendingCall, State, Wakeups};
 use crate::config::ConnectionConfig;
 use crate::error::CloseReason;
 use crate::room::push;
-use crate::session::{Event, IncomingCall};
+use crate::session::Event;
 
 /// The most a read takes in between messages, while the peer sends a lot.
 const READ_CHUNK: usize = 8 * 1024;
@@ -72,16 +71,18 @@ where
     let _finished = FireOnDrop(Arc::clone(&inner));
     let _closed = CloseOnDrop(Arc::clone(&inner));
     let (read_half, write_half) = tokio::io::split(io);
-    let writer = tokio::spawn(
-        writer::run(
-            write_half,
-            codec.encoder(),
-            Arc::clone(&inner),
-            config.idle_timeout,
-        )
-        .in_current_span(),
-    );
-    let writer_guard = AbortOnDrop(writer.abort_handle());
+    // The writer starts parked: the first thing queued spawns it (`writer.rs`).
+    let writer_guard = StopWriter(Arc::clone(&inner));
+    inner.park_writer(Box::new(writer::Writer {
+        io: write_half,
+        codec: codec.encoder(),
+        runner: super::runner::Runner {
+            handler: Arc::clone(&handler),
+            conn: Connection::new(Arc::clone(&inner)),
+        },
+        write_timeout: config.idle_timeout,
+        runtime: tokio::runtime::Handle::current(),
+    }));
 
     let mut buf = BytesMut::new();
     buf.extend_from_slice(prefix);
@@ -94,8 +95,6 @@ where
         handler,
         max_notifications: config.max_notifications,
         notifications: None,
-        ready: Vec::new(),
-        spawned: Vec::new(),
         starting: Vec::new(),
         wakeups: Wakeups::default(),
         parsed: Vec::new(),
@@ -108,7 +107,10 @@ where
     // In order: no handler keeps running, no caller keeps waiting (closing the session
     // does both), then the writer sends what is queued and shuts the socket.
     inner.close(reason.clone());
-    if tokio::time::timeout(config.linger, writer).await.is_err() {
+    if tokio::time::timeout(config.linger, inner.writer_done())
+        .await
+        .is_err()
+    {
         tracing::debug!("the writer did not finish in time; dropping what is queued");
     }
     drop(writer_guard);
@@ -122,6 +124,15 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Stops the writer when dropped, running or parked.
+struct StopWriter(Arc<Inner>);
+
+impl Drop for StopWriter {
+    fn drop(&mut self) {
+        self.0.stop_writer();
     }
 }
 
@@ -145,10 +156,6 @@ struct Reader<R> {
     max_notifications: u32,
     /// The queue to the task that runs notification handlers in order.
     notifications: Option<NotificationQueue>,
-    /// Handlers that answered at once, to be answered at the next lock.
-    ready: Vec<(IncomingCall, Result<RawValue, RpcError>)>,
-    /// Handler tasks to register at the next lock.
-    spawned: Vec<(IncomingCall, tokio::task::AbortHandle)>,
     /// The requests and notifications the session asked to start (kept for its room).
     starting: Vec<Event>,
     /// What is left to wake once the lock is released (kept for its room).
@@ -192,7 +199,8 @@ impl<R: AsyncRead> Reader<R> {
                 if let Some(reason) = state.session.close_reason() {
                     return reason.clone();
                 }
-                if let Some(due) = state.session.poll_timeout() {
+                let due = state.session.poll_timeout();
+                if let Some(due) = due {
                     if armed.is_none_or(|at| due < at) {
                         match timer.as_mut() {
                             Some(timer) => timer.as_mut().reset(due.into()),
@@ -201,12 +209,16 @@ impl<R: AsyncRead> Reader<R> {
                         armed = Some(due);
                     }
                 }
-                state.armed = armed;
                 let quiet = state.session.let_go_if_quiet();
-                if quiet && armed.is_none() {
+                // Quiet with nothing due (a keepalive armed while a call ran, say): the
+                // timer goes, so an idle connection does not carry it.
+                if quiet && due.is_none() {
+                    armed = None;
                     timer = None;
                 }
-                (state.session.wants_read(), quiet)
+                state.armed = armed;
+                // The peer's requests waiting for the writer count as answers queued.
+                (state.session.wants_read_with(state.to_run_bytes), quiet)
             };
             self.upkeep_buffer(quiet);
             let offered = (self.buf.capacity() - self.buf.len()).min(MAX_READ);
@@ -266,8 +278,6 @@ impl<R: AsyncRead> Reader<R> {
             self.buf = BytesMut::new();
         }
         if quiet {
-            self.ready = Vec::new();
-            self.spawned = Vec::new();
             self.starting = Vec::new();
             self.parsed = Vec::new();
             self.wakeups = Wakeups::default();
@@ -319,82 +329,34 @@ impl<R: AsyncRead> Reader<R> {
             if self.parsed.is_empty() {
                 break;
             }
-            // ...handed to the session under one lock (with the answers of the handlers
-            // of the batch before, in order)...
+            // ...handed to the session under one lock...
             {
                 let inner = Arc::clone(&self.inner);
                 let mut state = inner.lock();
-                self.flush_started(&mut state);
                 let now = now();
                 for parsed in self.parsed.drain(..) {
                     state.session.handle(now, parsed);
                 }
                 inner.settle_into(state, &mut self.starting, &mut self.wakeups);
             }
-            // ...and their handlers started without it.
+            // ...and their handlers started by the writer, not here.
             self.start();
             if fatal {
                 break;
             }
         }
-        if !self.ready.is_empty() || !self.spawned.is_empty() {
-            let inner = Arc::clone(&self.inner);
-            let mut state = inner.lock();
-            self.flush_started(&mut state);
-            inner.settle(state);
-        }
     }
 
-    /// Answers the handlers that answered at once and registers the tasks of the others.
-    fn flush_started(&mut self, state: &mut State) {
-        let now = now();
-        for (call, result) in self.ready.drain(..) {
-            state.session.respond(now, &call, result);
-        }
-        let State {
-            session, handlers, ..
-        } = state;
-        for (call, task) in self.spawned.drain(..) {
-            handlers.register(session, call, task);
-        }
-    }
-
-    /// Starts the handlers of the requests and notifications the session asked for.
+    /// Queues the notifications the session asked for.
     fn start(&mut self) {
         let mut events = std::mem::take(&mut self.starting);
         for event in events.drain(..) {
-            match event {
-                Event::Request {
-                    call,
-                    method,
-                    params,
-                } => self.start_call(call, method, params),
-                Event::Notification { method, params } => self.queue_notification(method, params),
-                _ => {}
+            // Requests went to the writer, which starts them (`runner.rs`).
+            if let Event::Notification { method, params } = event {
+                self.queue_notification(method, params);
             }
         }
         self.starting = events;
-    }
-
-    fn start_call(&mut self, call: IncomingCall, method: String, params: RawValue) {
-        let mut pending = match self.handler.call(&self.conn, &call, method, params) {
-            Ok(pending) => pending,
-            Err(error) => return push(&mut self.ready, (call, Err(error))),
-        };
-        // A handler that answers at once is answered in order, without a task.
-        if let Poll::Ready(result) = poll_once(&mut pending) {
-            return push(&mut self.ready, (call, result));
-        }
-        let inner = Arc::clone(&self.inner);
-        let answering = call.clone();
-        let task = tokio::spawn(
-            async move {
-                let result = finish(pending).await;
-                inner.respond(&answering, result);
-            }
-            .in_current_span(),
-        );
-        push(&mut self.spawned, (call, task.abort_handle()));
     }
 
     /// Notifications are handled one at a time, in the order they arrived (a peer that

@@ -1,27 +1,31 @@
-//! The tokio side of a connection: a [`Session`] behind a mutex, the two tasks that
-//! drive it, and [`Connection`], the handle that [`Client`](crate::Client) and every
+//! The tokio side of a connection: a [`Session`] behind a mutex, the tasks that drive
+//! it, and [`Connection`], the handle that [`Client`](crate::Client) and every
 //! handler's [`Context`](crate::Context) wrap.
 //!
 //! ```text
 //!                ┌────────────────────── one connection ─────────────────────────┐
 //!  bytes in ──>  │ reader (driver.rs): BytesMut ─> WireCodec ─> Session::handle   │
-//!                │   Event::Request      ─> poll the handler once: ready ─> respond│
-//!                │                          else a task, aborted on Event::Cancel │
+//!                │   Event::Request      ─> queued for the writer to start        │
+//!                │   Event::Cancel       ─> the handler's task aborted            │
 //!                │   Event::Notification ─> the in-order notification task        │
 //!                │   Event::Answer       ─> the caller's oneshot                  │
-//!                │   timers              ─> Session::handle_timeout                │
+//!                │   timers              ─> Session::handle_timeout               │
 //!                │                                                                │
-//!  bytes out <── │ writer (writer.rs) <── Session::poll_transmit                  │
+//!  bytes out <── │ writer (writer.rs), only while there is something to write:    │
+//!                │   starts queued requests (runner.rs): poll once, ready ─>      │
+//!                │     respond, else a task; then Session::poll_transmit,         │
 //!                │   encodes a batch into one buffer, one write + flush           │
 //!                └────────────────────────────────────────────────────────────────┘
 //! ```
 //!
 //! The mutex is held only for session calls and table updates — never across an await,
 //! user code or encoding — and the tasks are woken with `Notify`s: the writer when
-//! something is queued, the reader when a timer moved, room opened or the session closed.
+//! something is queued (or spawned again from its parked parts), the reader when a timer
+//! moved, room opened or the session closed.
 
 mod driver;
 mod handlers;
+mod runner;
 mod streams;
 mod writer;
 
@@ -79,11 +83,19 @@ impl Drop for Resuming {
 /// session's lock held would make every other task wait for those too.
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
-    answers: Vec<(oneshot::Sender<Delivery>, Answer)>,
-    /// Stream readers and senders to wake.
-    wakers: Vec<std::task::Waker>,
+    /// Answers to hand over, and stream readers and senders to wake.
+    answers: Vec<Wake>,
     writer: bool,
+    /// The writer was parked and is to be spawned again, with its start's number.
+    start_writer: Option<(Box<dyn writer::Park>, u32)>,
     closed: bool,
+}
+
+/// One thing [`Wakeups`] hands over or wakes.
+#[derive(Debug)]
+enum Wake {
+    Answer(oneshot::Sender<Delivery>, Answer),
+    Task(std::task::Waker),
 }
 
 /// The future that answers one call or notification from the peer.
@@ -185,8 +197,20 @@ pub(crate) struct State {
     handlers: Handlers,
     /// When the reader's timer is set to fire.
     armed: Option<Instant>,
-    /// Stream senders waiting for room in the write queue.
-    room_wakers: Vec<std::task::Waker>,
+    /// The peer's requests waiting for the writer to start them (`runner.rs`).
+    to_run: Vec<runner::Request>,
+    /// The bytes of their params: counted against the write queue's limit, so that the
+    /// reader stops reading while the writer is held up (`Session::wants_read_with`).
+    to_run_bytes: usize,
+    /// The writer's parts while it has nothing to write (`writer.rs`).
+    parked: Option<Box<dyn writer::Park>>,
+    /// The running writer task, to abort with the connection.
+    writer_task: Option<tokio::task::AbortHandle>,
+    /// How many times the writer was started: a handle is kept only for the latest.
+    writer_starts: u32,
+    /// The writer wrote what the closed session queued and shut the socket (or a
+    /// write failed): it will not run again.
+    writer_exited: bool,
 }
 
 impl Inner {
@@ -207,7 +231,12 @@ impl Inner {
                 answers: HashMap::new(),
                 handlers: Handlers::default(),
                 armed: None,
-                room_wakers: Vec::new(),
+                to_run: Vec::new(),
+                to_run_bytes: 0,
+                parked: None,
+                writer_task: None,
+                writer_starts: 0,
+                writer_exited: false,
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -233,7 +262,7 @@ impl Inner {
             match event {
                 Event::Answer { id, result } => {
                     if let Some(tx) = state.answers.remove(&id) {
-                        push(&mut wakeups.answers, (tx, result));
+                        push(&mut wakeups.answers, Wake::Answer(tx, result));
                     }
                 }
                 Event::Cancel { call } => state.handlers.abort(&call),
@@ -242,29 +271,54 @@ impl Inner {
                     wakeups.closed = true;
                 }
                 Event::PeerError { .. } => {}
-                Event::Wake(waker) => push(&mut wakeups.wakers, waker),
+                Event::Request {
+                    call,
+                    method,
+                    params,
+                } => {
+                    // Started by the writer (`runner.rs`), never by the reader.
+                    state.to_run_bytes = state.to_run_bytes.saturating_add(params.len());
+                    push(&mut state.to_run, (call, method, params));
+                    wakeups.writer = true;
+                }
+                Event::Wake(waker) => push(&mut wakeups.answers, Wake::Task(waker)),
                 other => push(to_start, other),
             }
         }
         wakeups.writer |= state.session.has_transmit() || state.session.is_closed();
-        if wakeups.closed {
-            wakeups.wakers.append(&mut state.room_wakers);
+        if wakeups.writer && wakeups.start_writer.is_none() {
+            if let Some(parked) = state.parked.take() {
+                state.writer_starts = state.writer_starts.wrapping_add(1);
+                wakeups.start_writer = Some((parked, state.writer_starts));
+            }
         }
     }
 
     /// Does what [`collect`](Self::collect) left to do.
     fn wake(self: &Arc<Self>, wakeups: &mut Wakeups) {
-        for (tx, answer) in wakeups.answers.drain(..) {
-            let count = Resuming::new(self);
-            // A caller that gave up has dropped its receiver: the answer (and its
-            // count) is dropped here.
-            let _ = tx.send(Delivery {
-                answer,
-                _count: count,
-            });
+        for wake in wakeups.answers.drain(..) {
+            match wake {
+                Wake::Answer(tx, answer) => {
+                    let count = Resuming::new(self);
+                    // A caller that gave up has dropped its receiver: the answer (and
+                    // its count) is dropped here.
+                    let _ = tx.send(Delivery {
+                        answer,
+                        _count: count,
+                    });
+                }
+                Wake::Task(waker) => waker.wake(),
+            }
         }
-        for waker in wakeups.wakers.drain(..) {
-            waker.wake();
+        if let Some((parked, start)) = wakeups.start_writer.take() {
+            wakeups.writer = false;
+            let task = parked.start(self);
+            let mut state = self.lock();
+            // Unless that writer already parked again or ended, or another start came
+            // after this one.
+            if state.parked.is_none() && !state.writer_exited && state.writer_starts == start {
+                state.writer_task = Some(task);
+            }
         }
         if std::mem::take(&mut wakeups.writer) {
             self.wake_writer.notify_one();
@@ -310,13 +364,59 @@ impl Inner {
         self.settle(state);
     }
 
-    /// Room opened in the write queue: wake whoever waits for it.
-    pub(crate) fn room_opened(&self) {
-        self.room.notify_waiters();
-        let wakers = std::mem::take(&mut self.lock().room_wakers);
-        for waker in wakers {
-            waker.wake();
+    /// Whether requests of the peer's wait for the writer to start them.
+    pub(crate) fn has_requests_to_run(&self) -> bool {
+        !self.lock().to_run.is_empty()
+    }
+
+    /// Parks `writer` until something is queued; started at once if something is.
+    pub(crate) fn park_writer(self: &Arc<Self>, writer: Box<dyn writer::Park>) {
+        let mut state = self.lock();
+        state.parked = Some(writer);
+        self.settle(state);
+    }
+
+    /// The writer is done for good: whoever waits for it (`drive`) can go on.
+    pub(crate) fn writer_exited(&self) {
+        let mut state = self.lock();
+        state.writer_exited = true;
+        state.writer_task = None;
+        drop(state);
+        self.wake_reader.notify_one();
+    }
+
+    /// Waits until the writer is done for good.
+    pub(crate) async fn writer_done(&self) {
+        loop {
+            let mut woken = pin!(self.wake_reader.notified());
+            woken.as_mut().enable();
+            if self.lock().writer_exited {
+                return;
+            }
+            woken.await;
         }
+    }
+
+    /// Stops the writer, running or parked (the connection is gone): a parked writer
+    /// holds a handle to this state, which would otherwise keep it alive.
+    pub(crate) fn stop_writer(&self) {
+        let mut state = self.lock();
+        let task = state.writer_task.take();
+        let parked = state.parked.take();
+        state.writer_exited = true;
+        drop(state);
+        if let Some(task) = task {
+            task.abort();
+        }
+        drop(parked);
+    }
+
+    /// Room opened in the write queue: wake whoever waits for it.
+    pub(crate) fn room_opened(self: &Arc<Self>) {
+        self.room.notify_waiters();
+        let mut state = self.lock();
+        state.session.room_opened();
+        self.settle(state);
     }
 
     /// A notification handler finished.

@@ -51,7 +51,7 @@ impl Connection {
         let mut state = self.inner.lock();
         let ready = match state.session.poll_send_ready(key, cx) {
             Poll::Ready(Ok(())) if !state.session.has_room() => {
-                state.room_wakers.push(cx.waker().clone());
+                state.session.wait_for_room(key, cx);
                 Poll::Pending
             }
             other => other,

@@ -1,12 +1,20 @@
-//! The writer task: one per connection, the only code that writes to the socket.
+//! The writer task: at most one per connection, the only code that writes to the
+//! socket, and only while there is something to write.
 //!
 //! It takes what the session has queued, encodes the whole batch into one buffer and
 //! writes it with one `write_all` and one `flush`. Under load (many calls pipelined on
 //! one connection) a batch holds dozens of responses and a write system call carries
 //! all of them; with one call in flight a batch is one message and nothing waits.
-//! The buffer is let go when the writer waits on a quiet connection (nothing in
-//! flight), so an idle connection holds none.
+//!
+//! On a quiet connection (nothing in flight either way, nothing queued) the task ends:
+//! its parts — the socket's write half, the encoder, the [`Runner`] — go into the
+//! shared state as a [`Park`], and the next thing queued (a request of the peer's to
+//! start, an answer, a ping, the session closing) spawns a writer from them again
+//! ([`Inner::wake`](super::Inner)). An idle connection so holds neither a task nor its
+//! buffers: a few dozen bytes instead of the task and future (~0.6 KiB), for one spawn
+//! per burst of work.
 
+use std::fmt;
 use std::io;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
@@ -17,7 +25,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use msgwire_wire::{Encoder, Message, WireError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
 
+use super::runner::Runner;
 use super::Inner;
 use crate::error::CloseReason;
 
@@ -28,16 +39,46 @@ const MAX_BATCH: usize = 256 * 1024;
 /// A buffer that grew past this for a large batch is let go before the writer waits.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
-/// Runs until the session is closed and everything it queued is written, or a write
-/// fails. `write_timeout` bounds each batch's write: a peer that stops reading for that
-/// long gets its connection closed.
-pub(crate) async fn run<W>(
-    mut io: W,
-    codec: Encoder,
-    inner: Arc<Inner>,
-    write_timeout: Option<Duration>,
-) where
-    W: AsyncWrite + Unpin,
+/// A writer with nothing to write, kept in the shared state until there is.
+pub(crate) trait Park: Send {
+    /// Spawns the writer task again; returns its handle (to abort it with the
+    /// connection).
+    fn start(self: Box<Self>, inner: &Arc<Inner>) -> AbortHandle;
+}
+
+impl fmt::Debug for dyn Park {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("parked writer")
+    }
+}
+
+/// What a writer task owns, from one run to the next.
+pub(crate) struct Writer<W> {
+    pub(crate) io: W,
+    pub(crate) codec: Encoder,
+    pub(crate) runner: Runner,
+    /// Bounds each batch's write: a peer that stops reading for that long gets its
+    /// connection closed.
+    pub(crate) write_timeout: Option<Duration>,
+    /// Where to spawn the task again (whoever queues may be on any thread).
+    pub(crate) runtime: Handle,
+}
+
+impl<W> Park for Writer<W>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    fn start(self: Box<Self>, inner: &Arc<Inner>) -> AbortHandle {
+        let runtime = self.runtime.clone();
+        runtime.spawn(run(*self, Arc::clone(inner))).abort_handle()
+    }
+}
+
+/// Runs until the connection is quiet with nothing to write (the writer parks), the
+/// session is closed and everything it queued is written, or a write fails.
+async fn run<W>(mut writer: Writer<W>, inner: Arc<Inner>)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut batch = Vec::new();
     let mut buf = BytesMut::new();
@@ -45,17 +86,41 @@ pub(crate) async fn run<W>(
         let wake = inner.wake_writer.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
+        // Before the peer's new calls run (their handlers may compute for long before
+        // their first `.await`), a yield: what was woken on this worker — the reader,
+        // say, in the worker's own slot, which other workers do not take from — runs
+        // first, and the yield wakes another worker if all others sleep, so the
+        // runtime's I/O driver goes on while a handler holds this one. Without it a
+        // handler computing on the worker that last drove I/O left the whole runtime
+        // deaf, this connection's reading included, until it was done.
+        if inner.has_requests_to_run() {
+            tokio::task::yield_now().await;
+        }
+        // The peer's new calls first: those that answer at once go out in this write.
+        writer.runner.run_queued(&inner);
         let taken = take(&inner, &mut batch);
         if batch.is_empty() {
             if taken.closed {
                 break;
             }
-            // Quiet (or the buffer grew for a large batch): keep no buffer while waiting.
-            if taken.quiet || buf.capacity() > KEEP_CAPACITY {
-                buf = BytesMut::new();
-            }
             if taken.quiet {
-                batch = Vec::new();
+                // Checked again under the lock that parks: whatever is queued from now
+                // on finds the writer parked and starts it.
+                let mut state = inner.lock();
+                if state.session.is_quiet()
+                    && !state.session.has_transmit()
+                    && !state.session.is_closed()
+                    && state.to_run.is_empty()
+                {
+                    state.writer_task = None;
+                    state.parked = Some(Box::new(writer));
+                    return;
+                }
+                continue;
+            }
+            // The buffer grew for a large batch: keep no more than a small one.
+            if buf.capacity() > KEEP_CAPACITY {
+                buf = BytesMut::new();
             }
             wake.await;
             continue;
@@ -73,7 +138,7 @@ pub(crate) async fn run<W>(
         // each time a growing buffer doubles.
         buf.reserve(batch.iter().map(Message::encoded_len_hint).sum());
         for message in batch.drain(..) {
-            encode(&codec, message, &mut buf, &inner);
+            encode(&writer.codec, message, &mut buf, &inner);
         }
         if taken.was_full {
             // Callers and the reader waited for room; they can go on.
@@ -83,16 +148,18 @@ pub(crate) async fn run<W>(
         if buf.is_empty() {
             continue;
         }
-        let written = write_batch(&mut io, &buf, write_timeout).await;
+        let written = write_batch(&mut writer.io, &buf, writer.write_timeout).await;
         buf.clear();
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; closing the connection");
             inner.close(CloseReason::Io(Arc::new(e)));
+            inner.writer_exited();
             return;
         }
     }
-    let _ = io.flush().await;
-    let _ = io.shutdown().await;
+    let _ = writer.io.flush().await;
+    let _ = writer.io.shutdown().await;
+    inner.writer_exited();
 }
 
 /// Writes and flushes `buf`, within `write_timeout` if there is one. Almost every write
@@ -156,6 +223,7 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
     // callers that have not run yet (and will often call again).
     let more_coming = inner.reading.load(Ordering::Relaxed)
         || inner.resuming.load(Ordering::Relaxed) > 0
+        || !state.to_run.is_empty()
         || state.session.running() > 0
         || state.session.waiting() > 1;
     Taken {

@@ -70,6 +70,20 @@ use crate::error::{CallError, CloseReason, ProtocolError};
 use crate::room::push_back;
 use warn::Warnings;
 
+/// The limits of a session: the same for every connection made from one
+/// [`ConnectionConfig`], so they are shared, not copied.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_in_flight: u32,
+    pub(crate) max_notifications: u32,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) write_queue_bytes: usize,
+    /// Keepalive, in milliseconds: with something in flight, a `$/ping` after the
+    /// interval without input, and the connection closed if nothing at all arrives the
+    /// timeout after it.
+    pub(crate) keepalive_ms: Option<(u32, u32)>,
+}
+
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -83,10 +97,8 @@ enum State {
 #[derive(Debug)]
 pub struct Session {
     dialect: Dialect,
-    max_in_flight: u32,
-    max_notifications: u32,
-    idle_timeout: Option<Duration>,
-    write_queue_bytes: usize,
+    /// The limits, shared by every session made from one configuration.
+    limits: std::sync::Arc<Limits>,
     state: State,
     reason: Option<CloseReason>,
     /// The next id for this end's calls.
@@ -110,24 +122,16 @@ pub struct Session {
     /// Since when the connection has been quiet: the last input, or the moment the
     /// last call or notification in flight ended, whichever came later.
     quiet_since: Instant,
-    warnings: Warnings,
+    /// The warning budget, made at the first warning.
+    warnings: Option<Box<Warnings>>,
     /// Who the peer is (an address), for the warnings about it.
     peer: Option<Box<str>>,
-    /// The credit each stream starts with, each way.
-    window_items: u32,
-    window_bytes: u64,
-    /// This end's calls that are streams (`streams.rs`).
-    mine: HashMap<u32, streams::StreamState>,
-    /// The peer's calls that have stream state here.
-    theirs: HashMap<CallId, streams::StreamState>,
-    /// Keepalive: with something in flight, a `$/ping` after this long without input,
-    /// and the connection closed if nothing at all arrives this long after it.
-    keepalive_interval: Option<Duration>,
-    keepalive_timeout: Duration,
+    /// The streams (`streams.rs`), once there has been one.
+    streams: Option<Box<streams::Tables>>,
     /// When the peer was last heard from.
     last_heard: Instant,
-    /// The `$/ping` in flight, and when it was sent.
-    ping: Option<(u32, Instant)>,
+    /// The id of the `$/ping` in flight (sent at `last_heard` + the interval).
+    ping: Option<u32>,
 }
 
 impl Session {
@@ -136,10 +140,7 @@ impl Session {
     pub fn new(dialect: Dialect, config: &ConnectionConfig, now: Instant) -> Self {
         Self {
             dialect,
-            max_in_flight: config.max_in_flight,
-            max_notifications: config.max_notifications,
-            idle_timeout: config.idle_timeout,
-            write_queue_bytes: config.write_queue_bytes,
+            limits: config.session_limits(),
             state: State::Open,
             reason: None,
             next_id: 1,
@@ -153,14 +154,9 @@ impl Session {
             answer_bytes: 0,
             events: VecDeque::new(),
             quiet_since: now,
-            warnings: Warnings::new(now),
+            warnings: None,
             peer: None,
-            window_items: msgwire_wire::DEFAULT_WINDOW_ITEMS,
-            window_bytes: msgwire_wire::DEFAULT_WINDOW_BYTES,
-            mine: HashMap::new(),
-            theirs: HashMap::new(),
-            keepalive_interval: config.keepalive_interval,
-            keepalive_timeout: config.keepalive_timeout,
+            streams: None,
             last_heard: now,
             ping: None,
         }
@@ -174,6 +170,14 @@ impl Session {
     /// Names the peer (an address) in every warning about it.
     pub fn set_peer(&mut self, peer: impl Into<Box<str>>) {
         self.peer = Some(peer.into());
+    }
+
+    /// Whether a warning about the peer may be logged now (a few per window).
+    fn warn_allowed(&mut self, now: Instant) -> bool {
+        let peer = self.peer.as_deref();
+        self.warnings
+            .get_or_insert_with(|| Box::new(Warnings::new(now)))
+            .allow(now, peer)
     }
 
     /// The peer's name, `?` if none was given.
@@ -228,7 +232,7 @@ impl Session {
                 }
             }
             Ok(Message::Error { error }) => {
-                if self.warnings.allow(now, self.peer.as_deref()) {
+                if self.warn_allowed(now) {
                     tracing::warn!(
                         peer = self.peer(),
                         code = %error.code,
@@ -263,7 +267,7 @@ impl Session {
             });
         }
         if self.running.contains_key(&id) {
-            if self.warnings.allow(now, self.peer.as_deref()) {
+            if self.warn_allowed(now) {
                 tracing::warn!(peer = self.peer(), %id, "a request reuses the id of a call still in flight");
             }
             let error = RpcError::invalid_argument(format!(
@@ -275,10 +279,10 @@ impl Session {
                 result: Err(error),
             });
         }
-        if self.running.len() >= self.max_in_flight as usize {
+        if self.running.len() >= self.limits.max_in_flight as usize {
             let error = RpcError::resource_exhausted(format!(
                 "too many calls in flight on this connection (the limit is {})",
-                self.max_in_flight
+                self.limits.max_in_flight
             ));
             return self.queue(Message::Response {
                 id,
@@ -315,12 +319,12 @@ impl Session {
     }
 
     fn on_notification(&mut self, now: Instant, method: String, params: RawValue) {
-        if self.notifications >= self.max_notifications {
-            if self.warnings.allow(now, self.peer.as_deref()) {
+        if self.notifications >= self.limits.max_notifications {
+            if self.warn_allowed(now) {
                 tracing::warn!(
                     peer = self.peer(),
                     method = %excerpt(&method, EXCERPT_LEN),
-                    limit = self.max_notifications,
+                    limit = self.limits.max_notifications,
                     "dropped a notification: too many queued on this connection"
                 );
             }
@@ -333,7 +337,7 @@ impl Session {
 
     /// A whole frame that is not a message (docs/PROTOCOL.md, section 7).
     fn on_malformed(&mut self, now: Instant, malformed: Malformed) {
-        if self.warnings.allow(now, self.peer.as_deref()) {
+        if self.warn_allowed(now) {
             tracing::warn!(peer = self.peer(), dialect = %self.dialect, "{}", excerpt(&malformed.to_string(), 4 * EXCERPT_LEN));
         }
         if let Some(id) = malformed.request_id() {
@@ -360,7 +364,7 @@ impl Session {
 
     /// Bytes that break the stream: answer what can be answered, then close.
     fn on_broken(&mut self, now: Instant, error: msgwire_frame::Error, request: Option<CallId>) {
-        if self.warnings.allow(now, self.peer.as_deref()) {
+        if self.warn_allowed(now) {
             tracing::warn!(peer = self.peer(), dialect = %self.dialect, %error, "unreadable input; closing the connection");
         }
         // INVALID_ARGUMENT, as for any input this server cannot take: for a message
@@ -410,8 +414,9 @@ impl Session {
         loop {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1);
-            let pinging = self.ping.is_some_and(|(ping, _)| ping == id);
-            if !self.waiting.contains_key(&id) && !self.mine.contains_key(&id) && !pinging {
+            let pinging = self.ping == Some(id);
+            let streaming = self.streams.as_ref().is_some_and(|t| t.has_mine(id));
+            if !self.waiting.contains_key(&id) && !streaming && !pinging {
                 return id;
             }
         }
@@ -513,11 +518,8 @@ impl Session {
         }
         self.running = HashMap::new();
         self.waiting = HashMap::new();
-        if self.mine.is_empty() {
-            self.mine = HashMap::new();
-        }
-        if self.theirs.is_empty() {
-            self.theirs = HashMap::new();
+        if self.streams.as_ref().is_some_and(|t| t.is_empty()) {
+            self.streams = None;
         }
         if self.outgoing.is_empty() {
             self.outgoing = VecDeque::new();
@@ -604,12 +606,20 @@ impl Session {
     /// queued behind a peer that does not read never stop it from reading: the answers
     /// it reads are what lets the peer go on.)
     pub fn wants_read(&self) -> bool {
-        self.state != State::Closed && self.answer_bytes < self.write_queue_bytes
+        self.wants_read_with(0)
+    }
+
+    /// [`wants_read`](Self::wants_read), counting `starting` bytes of the peer's
+    /// requests that wait to be started (and answered) as answers already queued: a
+    /// peer's calls read faster than they are started stop the reading too.
+    pub fn wants_read_with(&self, starting: usize) -> bool {
+        self.state != State::Closed
+            && self.answer_bytes.saturating_add(starting) < self.limits.write_queue_bytes
     }
 
     /// Whether this end may queue more calls and notifications now.
     pub fn has_room(&self) -> bool {
-        self.outgoing_bytes < self.write_queue_bytes
+        self.outgoing_bytes < self.limits.write_queue_bytes
     }
 
     // ---- time ----------------------------------------------------------------------
@@ -629,14 +639,15 @@ impl Session {
 
     /// When the keepalive acts next: the ping is due, or its answer overdue.
     fn keepalive_deadline(&self) -> Option<Instant> {
-        let interval = self.keepalive_interval?;
+        let (interval, timeout) = self.limits.keepalive_ms?;
         if !self.is_busy() {
             return None;
         }
-        Some(match self.ping {
-            None => self.last_heard + interval,
-            Some((_, sent)) => sent + self.keepalive_timeout,
-        })
+        let after = match self.ping {
+            None => u64::from(interval),
+            Some(_) => u64::from(interval) + u64::from(timeout),
+        };
+        Some(self.last_heard + Duration::from_millis(after))
     }
 
     /// Whether calls or notifications are in flight either way.
@@ -657,7 +668,7 @@ impl Session {
         if self.is_busy() {
             return None;
         }
-        self.idle_timeout.map(|t| self.quiet_since + t)
+        self.limits.idle_timeout.map(|t| self.quiet_since + t)
     }
 
     /// Expires the deadlines that have passed and checks the idle timer.
@@ -679,7 +690,7 @@ impl Session {
             match self.ping {
                 None => {
                     let id = self.next_free_id();
-                    self.ping = Some((id, now));
+                    self.ping = Some(id);
                     self.queue(msgwire_wire::stream::ping(id.into()));
                 }
                 Some(_) => {
@@ -720,7 +731,9 @@ impl Session {
             return;
         }
         self.state = State::Closed;
-        self.warnings.flush(self.peer.as_deref());
+        if let Some(warnings) = self.warnings.as_mut() {
+            warnings.flush(self.peer.as_deref());
+        }
         let error = reason.to_call_error();
         self.reason = Some(reason.clone());
         let mut ids: Vec<u32> = self.waiting.drain().map(|(id, _)| id).collect();
@@ -730,7 +743,11 @@ impl Session {
                 push_back(&mut self.events, Event::Answer { id, result });
             }
         }
-        let theirs: Vec<CallId> = self.theirs.keys().cloned().collect();
+        let theirs = self
+            .streams
+            .as_ref()
+            .map(|t| t.theirs_ids())
+            .unwrap_or_default();
         for id in theirs {
             self.end_theirs(&id);
         }

@@ -24,6 +24,8 @@ use msgwire_wire::stream::{serialize_item, BadStreamMessage, Direction, StreamMe
 use msgwire_wire::{CallId, Message, RawValue, RpcError};
 use serde::Serialize;
 
+use foldhash::HashMap;
+
 use super::{Event, IncomingCall, Session};
 use crate::error::{CallError, ProtocolError};
 use crate::room::push_back;
@@ -84,6 +86,36 @@ pub(super) struct StreamState {
     recv_done: bool,
     recv_waker: Option<Waker>,
     send_waker: Option<Waker>,
+}
+
+/// The credit a stream starts with, each way (docs/PROTOCOL.md).
+const WINDOW_ITEMS: u32 = msgwire_wire::DEFAULT_WINDOW_ITEMS;
+const WINDOW_BYTES: u64 = msgwire_wire::DEFAULT_WINDOW_BYTES;
+
+/// The stream tables of a session that has had streams (none until then, so that a
+/// connection of unary calls does not carry them).
+#[derive(Debug, Default)]
+pub(super) struct Tables {
+    /// This end's calls that are streams.
+    mine: HashMap<u32, StreamState>,
+    /// The peer's calls that have stream state here.
+    theirs: HashMap<CallId, StreamState>,
+    /// A sender waits for room in the write queue.
+    room_wanted: bool,
+}
+
+impl Tables {
+    pub(super) fn has_mine(&self, id: u32) -> bool {
+        self.mine.contains_key(&id)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.mine.is_empty() && self.theirs.is_empty()
+    }
+
+    pub(super) fn theirs_ids(&self) -> Vec<CallId> {
+        self.theirs.keys().cloned().collect()
+    }
 }
 
 /// Credit never grows past this, whatever the peer grants.
@@ -150,9 +182,14 @@ impl Session {
         deadline: Option<std::time::Instant>,
     ) -> Result<u32, CallError> {
         let id = self.call(method, params, deadline)?;
-        let state = StreamState::new(0, self.window_items, self.window_bytes);
-        self.mine.insert(id, state);
+        let state = StreamState::new(0, WINDOW_ITEMS, WINDOW_BYTES);
+        self.tables().mine.insert(id, state);
         Ok(id)
+    }
+
+    /// The stream tables, made at the first stream.
+    fn tables(&mut self) -> &mut Tables {
+        self.streams.get_or_insert_with(Box::default)
     }
 
     /// The id a stream's messages carry.
@@ -179,13 +216,14 @@ impl Session {
     /// The state of `key`, made for a peer's call that is running and has none yet.
     fn stream_mut(&mut self, key: &StreamKey) -> Option<&mut StreamState> {
         match key {
-            StreamKey::Mine(id) => self.mine.get_mut(id),
+            StreamKey::Mine(id) => self.tables().mine.get_mut(id),
             StreamKey::Theirs(call) => {
                 if self.running.get(&call.id) != Some(&call.seq) {
                     return None;
                 }
-                let (items, bytes) = (self.window_items, self.window_bytes);
+                let (items, bytes) = (WINDOW_ITEMS, WINDOW_BYTES);
                 let state = self
+                    .tables()
                     .theirs
                     .entry(call.id.clone())
                     .or_insert_with(|| StreamState::new(call.seq, items, bytes));
@@ -201,7 +239,7 @@ impl Session {
     /// or `None` once the end has been taken or the stream is gone. Taking items gives
     /// credit back to the peer.
     pub fn poll_recv(&mut self, key: &StreamKey, cx: &mut Context<'_>) -> Poll<Option<Input>> {
-        let (window_items, window_bytes) = (self.window_items, self.window_bytes);
+        let (window_items, window_bytes) = (WINDOW_ITEMS, WINDOW_BYTES);
         let open = match key {
             StreamKey::Mine(id) => self.waiting.contains_key(id),
             StreamKey::Theirs(call) => self.running.get(&call.id) == Some(&call.seq),
@@ -238,7 +276,7 @@ impl Session {
         }
         if let StreamKey::Mine(id) = key {
             if matches!(input, Input::End(_)) {
-                self.mine.remove(id);
+                self.tables().mine.remove(id);
             }
         }
         if let Some((items, bytes)) = grant {
@@ -286,6 +324,31 @@ impl Session {
                 }
             }
             _ => Poll::Ready(Err(CallError::StreamEnded)),
+        }
+    }
+
+    /// Stream `key` has credit but the write queue is full: `cx` is woken when it has
+    /// room again ([`room_opened`](Self::room_opened)).
+    pub fn wait_for_room(&mut self, key: &StreamKey, cx: &mut Context<'_>) {
+        if let Some(state) = self.stream_mut(key) {
+            state.send_waker = Some(cx.waker().clone());
+            self.tables().room_wanted = true;
+        }
+    }
+
+    /// The write queue has room again: the stream senders waiting for it are woken.
+    pub fn room_opened(&mut self) {
+        let Some(tables) = self.streams.as_deref_mut() else {
+            return;
+        };
+        if !std::mem::take(&mut tables.room_wanted) {
+            return;
+        }
+        let states = tables.mine.values_mut().chain(tables.theirs.values_mut());
+        for state in states {
+            if let Some(waker) = state.send_waker.take() {
+                push_back(&mut self.events, Event::Wake(waker));
+            }
         }
     }
 
@@ -341,11 +404,11 @@ impl Session {
     pub fn drop_recv(&mut self, now: std::time::Instant, key: &StreamKey) {
         match key {
             StreamKey::Mine(id) => {
-                self.mine.remove(id);
+                self.tables().mine.remove(id);
                 self.abandon(now, *id);
             }
             StreamKey::Theirs(call) => {
-                if let Some(state) = self.theirs.get_mut(&call.id) {
+                if let Some(state) = self.tables().theirs.get_mut(&call.id) {
                     if state.seq == call.seq {
                         state.recv_done = true;
                         state.queue = VecDeque::new();
@@ -375,7 +438,7 @@ impl Session {
             StreamMessage::End { id } => {
                 if let Some(key) = self.key_of(Direction::FromCaller, &id) {
                     let events = &mut self.events;
-                    if let Some(state) = stream_entry(&mut self.mine, &mut self.theirs, &key) {
+                    if let Some(state) = stream_entry(self.streams.as_deref_mut(), &key) {
                         state.push(Input::End(Ok(RawValue::nil())), events);
                     }
                 }
@@ -390,7 +453,7 @@ impl Session {
                     return tracing::debug!(%id, "credit for a stream that is over");
                 };
                 let events = &mut self.events;
-                let Some(state) = stream_entry(&mut self.mine, &mut self.theirs, &key) else {
+                let Some(state) = stream_entry(self.streams.as_deref_mut(), &key) else {
                     return;
                 };
                 state.send_items = (state.send_items + i64::from(items)).min(MAX_CREDIT);
@@ -414,7 +477,7 @@ impl Session {
         let key = match direction {
             Direction::FromCallee => {
                 let id = id.as_u32()?;
-                (self.mine.contains_key(&id) && self.waiting.contains_key(&id))
+                (self.tables().mine.contains_key(&id) && self.waiting.contains_key(&id))
                     .then_some(StreamKey::Mine(id))?
             }
             Direction::FromCaller => {
@@ -436,7 +499,7 @@ impl Session {
         let len = input_len(&input);
         {
             let events = &mut self.events;
-            let Some(state) = stream_entry(&mut self.mine, &mut self.theirs, &key) else {
+            let Some(state) = stream_entry(self.streams.as_deref_mut(), &key) else {
                 return;
             };
             if state.recv_done {
@@ -493,7 +556,8 @@ impl Session {
                     self.queue(Message::cancel(&id.into()));
                 }
                 let events = &mut self.events;
-                if let Some(state) = self.mine.get_mut(&id) {
+                let tables = self.streams.as_deref_mut();
+                if let Some(state) = tables.and_then(|t| t.mine.get_mut(&id)) {
                     state.queue.clear();
                     let failed = CallError::Protocol(ProtocolError::StreamRules(error));
                     state.push(Input::End(Err(failed)), events);
@@ -517,7 +581,8 @@ impl Session {
     /// The peer's call `id` is over: its stream, if it had one, goes, and whoever
     /// waits on it is woken to find that out.
     pub(super) fn end_theirs(&mut self, id: &CallId) {
-        if let Some(mut state) = self.theirs.remove(id) {
+        let removed = self.streams.as_mut().and_then(|t| t.theirs.remove(id));
+        if let Some(mut state) = removed {
             state.wake_all(&mut self.events);
         }
     }
@@ -529,7 +594,7 @@ impl Session {
         id: u32,
         result: Result<RawValue, CallError>,
     ) -> Option<Result<RawValue, CallError>> {
-        let Some(state) = self.mine.get_mut(&id) else {
+        let Some(state) = self.streams.as_mut().and_then(|t| t.mine.get_mut(&id)) else {
             return Some(result);
         };
         state.push(Input::End(result), &mut self.events);
@@ -541,18 +606,23 @@ impl Session {
 
     /// How many streams are open either way.
     pub fn streams(&self) -> usize {
-        self.mine.len() + self.theirs.len()
+        self.streams
+            .as_ref()
+            .map_or(0, |t| t.mine.len() + t.theirs.len())
     }
 }
 
 /// The entry of `key` in one of the two tables (borrowing only them).
 fn stream_entry<'a>(
-    mine: &'a mut foldhash::HashMap<u32, StreamState>,
-    theirs: &'a mut foldhash::HashMap<CallId, StreamState>,
+    tables: Option<&'a mut Tables>,
     key: &StreamKey,
 ) -> Option<&'a mut StreamState> {
+    let tables = tables?;
     match key {
-        StreamKey::Mine(id) => mine.get_mut(id),
-        StreamKey::Theirs(call) => theirs.get_mut(&call.id).filter(|s| s.seq == call.seq),
+        StreamKey::Mine(id) => tables.mine.get_mut(id),
+        StreamKey::Theirs(call) => tables
+            .theirs
+            .get_mut(&call.id)
+            .filter(|s| s.seq == call.seq),
     }
 }
