@@ -67,7 +67,7 @@ pub fn parse_dialect(s: &str) -> Result<Dialect, String> {
 }
 
 /// The params `args` stand for.
-fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
+pub fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
     let values = args
         .iter()
         .enumerate()

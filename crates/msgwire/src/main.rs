@@ -2,9 +2,11 @@
 
 mod bench;
 mod call;
+mod files;
 mod inspect;
 mod json;
 mod serve;
+mod stream;
 mod target;
 
 use std::process::ExitCode;
@@ -26,7 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the reference services (math, users, orders) over RPC.
+    /// Serve the reference services (math, users, orders, files, chat, events, chunked)
+    /// over RPC.
     ///
     /// One TCP port speaks all three dialects, detected per connection; --unix adds a
     /// Unix socket. On SIGTERM or Ctrl-C the server stops accepting, lets calls in flight
@@ -54,6 +57,29 @@ enum Command {
     /// "opcode". On corrupt or truncated input, every good message is printed, then one
     /// error line naming the byte offset goes to stderr and the exit status is 1.
     Inspect(inspect::InspectArgs),
+    /// Call a server stream and print each item as a JSON line until it ends.
+    ///
+    /// Exit status 0 when the stream ends normally (--result prints its final result as
+    /// a last line {"result": ...}); a per-item error is printed as a line
+    /// {"error": {"code", "name", "message"}} and the stream goes on; 1 with
+    /// "<CODE> (<n>): <message>" on stderr when it ends with an error; 130 on Ctrl-C,
+    /// which cancels the stream (the server drops its handler); 2 when the server cannot
+    /// be reached or the arguments are not JSON.
+    ///
+    /// Example: msgwire stream 127.0.0.1:7420 subscribeEvents 42 '["login"]'
+    Stream(stream::StreamArgs),
+    /// Upload a file to the `upload` service; prints {"file_id", ...} as JSON.
+    ///
+    /// The sha256 is computed first and sent with the metadata; the server stores the
+    /// file only if it matches (else DATA_LOSS, exit status 1). A progress bar is drawn
+    /// on stderr when it is a terminal.
+    Upload(files::UploadArgs),
+    /// Download a file from the `download` service into OUT.
+    ///
+    /// Chunks are checked for order, and size and sha256 against the server's file
+    /// info; OUT appears only once all of it checked out (exit status 1 otherwise,
+    /// nothing left behind).
+    Download(files::DownloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,22 +91,25 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    let status = |ok: bool| u8::from(!ok);
     let result = match cli.command {
-        Command::Inspect(args) => inspect::run(&args),
+        Command::Inspect(args) => inspect::run(&args).map(status),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
-                    Command::Serve(args) => serve::run(args).await.map(|()| true),
-                    Command::Call(args) => call::run(args).await,
-                    Command::Bench(args) => bench::run(args).await,
-                    Command::Inspect(args) => inspect::run(&args),
+                    Command::Serve(args) => serve::run(args).await.map(|()| 0),
+                    Command::Call(args) => call::run(args).await.map(status),
+                    Command::Bench(args) => bench::run(args).await.map(status),
+                    Command::Inspect(args) => inspect::run(&args).map(status),
+                    Command::Stream(args) => stream::run(args).await,
+                    Command::Upload(args) => files::upload(args).await,
+                    Command::Download(args) => files::download(args).await,
                 }
             })
         }),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("msgwire: {e:#}");
             ExitCode::from(2)

@@ -305,6 +305,7 @@ impl Session {
     fn on_cancel(&mut self, id: CallId) {
         match self.running.remove_entry(&id) {
             Some((id, seq)) => {
+                tracing::debug!(peer = self.peer(), %id, "call cancelled by the peer");
                 self.end_theirs(&id);
                 push_back(
                     &mut self.events,
