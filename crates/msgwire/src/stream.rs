@@ -53,6 +53,10 @@ pub fn report_error(command: &str, method: &str, error: &CallError) {
 /// cancels it (the server is sent `$/cancel` and drops its handler) and exits 130.
 pub async fn run(args: StreamArgs) -> anyhow::Result<u8> {
     let params = crate::call::params(&args.args, args.named)?;
+    // Listening from the start: a Ctrl-C at any point from here on is seen (one
+    // listener for the whole run; a listener made later would miss an earlier signal).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
     let client = args.target.connect(args.dialect).await?;
     let (input, mut items) = client
         .open_stream_raw(
@@ -67,7 +71,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<u8> {
     let outcome = loop {
         let next = tokio::select! {
             next = items.next_raw() => next,
-            _ = tokio::signal::ctrl_c() => break Outcome::Interrupted,
+            _ = interrupt.recv() => break Outcome::Interrupted,
         };
         match next {
             None => break Outcome::Ended,
