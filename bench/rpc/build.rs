@@ -10,6 +10,10 @@ fn main() -> anyhow::Result<()> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // `Chunk.data` as `bytes::Bytes`, so the download server hands out
+        // clones of one buffer instead of copying it into a `Vec` per chunk.
+        // The echo keeps `Vec<u8>` (what the unary harness passes around).
+        .bytes(".msgwire.bench.echo.Chunk.data")
         .compile_fds(descriptors)?;
     Ok(())
 }

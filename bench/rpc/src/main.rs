@@ -1,5 +1,12 @@
-//! `rpc-bench`: msgwire RPC against tonic and tarpc on a 64-byte echo over
-//! loopback TCP, all in one process and one run.
+//! `rpc-bench`: msgwire RPC against tonic, tarpc and raw tokio TCP over
+//! loopback, all in one process and one run. Two modes:
+//!
+//! * unary (the default): a 64-byte echo, calls/s and latency per shape;
+//!   the raw peer (`raw_peer.rs`, a length-prefixed echo on a plain
+//!   `TcpStream`) is the ceiling;
+//! * `download`: one connection fetches 1 GiB in 64 KiB chunks, MiB/s
+//!   (`download.rs`); a raw TCP copy is the ceiling, tonic streams it as a
+//!   server-streaming RPC, msgwire is a slot to fill in `msgwire_peer.rs`.
 //!
 //! Each framework gets its own server runtime and, per shape, a fresh client
 //! runtime. Both are multi-threaded tokio runtimes with two worker threads:
@@ -7,9 +14,11 @@
 //! each is the same for every framework (they compete for the same two
 //! cores, as a co-located client and server do).
 
+mod download;
 mod harness;
 mod msgwire_peer;
 mod peer;
+mod raw_peer;
 mod tarpc_peer;
 mod tonic_peer;
 
@@ -30,12 +39,13 @@ const SERVER_THREADS: usize = 2;
 const CLIENT_THREADS: usize = 2;
 
 const USAGE: &str = "\
-usage: rpc-bench [--quick] [--secs S] [--warmup S] [--only NAME,...] [--shapes CxF,...]
+usage: rpc-bench [unary] [--quick] [--secs S] [--warmup S] [--only NAME,...] [--shapes CxF,...]
+       rpc-bench download [OPTIONS]   (rpc-bench download --help)
 
   --quick          1 s per shape after a 0.5 s warm-up (default: 5 s after 1 s)
   --secs S         measured seconds per shape
   --warmup S       warm-up seconds per shape (calls not counted)
-  --only NAMES     frameworks to run, comma-separated: msgwire, tonic, tarpc
+  --only NAMES     frameworks to run, comma-separated: msgwire, tonic, tarpc, raw
   --shapes SHAPES  connections x calls in flight per connection
                    (default: 1x1,1x128,16x16)";
 
@@ -127,25 +137,48 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    let Some(opts) = Options::parse(std::env::args().skip(1))? else {
+    let mut args = std::env::args().skip(1).peekable();
+    match args.peek().map(String::as_str) {
+        Some("download") => {
+            args.next();
+            let Some(opts) = download::Options::parse(args)? else {
+                println!("{}", download::USAGE);
+                return Ok(());
+            };
+            download::run(&opts)
+        }
+        Some("unary") => {
+            args.next();
+            unary(args)
+        }
+        _ => unary(args),
+    }
+}
+
+fn unary(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let Some(opts) = Options::parse(args)? else {
         println!("{USAGE}");
         return Ok(());
     };
 
     let mut rows = Vec::new();
     // msgwire first: it is the baseline of the ratio table.
-    if opts.wants(msgwire_peer::Msgwire::NAME) {
+    if opts.wants(<msgwire_peer::Msgwire as Peer>::NAME) {
         if msgwire_peer::AVAILABLE {
             rows.extend(bench::<msgwire_peer::Msgwire>(&opts)?);
         } else {
             eprintln!("msgwire: not wired in yet (src/msgwire_peer.rs), skipped");
         }
     }
-    if opts.wants(tonic_peer::Tonic::NAME) {
+    if opts.wants(<tonic_peer::Tonic as Peer>::NAME) {
         rows.extend(bench::<tonic_peer::Tonic>(&opts)?);
     }
     if opts.wants(tarpc_peer::Tarpc::NAME) {
         rows.extend(bench::<tarpc_peer::Tarpc>(&opts)?);
+    }
+    // The ceiling: no framework at all, same payloads and shapes.
+    if opts.wants(<raw_peer::Raw as Peer>::NAME) {
+        rows.extend(bench::<raw_peer::Raw>(&opts)?);
     }
     anyhow::ensure!(!rows.is_empty(), "no framework selected");
 
@@ -208,7 +241,7 @@ fn print_tables(opts: &Options, rows: &[Row]) {
     println!(
         "Loopback TCP echo, {}-byte payload, closed loop; {} s measured after {} s warm-up; \
          server and client runtimes {SERVER_THREADS} + {CLIENT_THREADS} worker threads, \
-         {} CPUs.",
+         {} CPUs; raw = u32 BE length-prefixed echo on a plain tokio TcpStream (the ceiling).",
         harness::PAYLOAD_LEN,
         opts.timing.measure.as_secs_f64(),
         opts.timing.warmup.as_secs_f64(),
