@@ -60,24 +60,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
         "--connections and --in-flight must be at least 1"
     );
     let call = &args.call;
-    let params = call.params()?;
+    let params = call.request.params()?;
     let options = call.options()?;
     let mut clients = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        clients.push(call.target.connect(call.dialect).await?);
+        clients.push(call.request.target.connect(call.request.dialect).await?);
     }
     let expected = clients[0]
-        .call_with(call.method.as_str(), params.clone(), options)
+        .call_with(call.request.method.as_str(), params.clone(), options)
         .await
-        .with_context(|| format!("the first call of {} failed", call.method))?;
+        .with_context(|| format!("the first call of {} failed", call.request.method))?;
     eprintln!(
         "msgwire bench: {} {} → {} · {} connections × {} in flight · {}",
-        call.target,
-        call.method,
+        call.request.target,
+        call.request.method,
         to_json(&expected),
         args.connections,
         args.in_flight,
-        call.dialect
+        call.request.dialect
     );
     let start = Instant::now();
     let stop = match (args.calls, args.duration) {
@@ -87,7 +87,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<bool> {
     let bar = progress(stop, start);
     let tally = Arc::new(Tally::default());
     let job = Arc::new(Job {
-        method: call.method.clone(),
+        method: call.request.method.clone(),
         params,
         expected,
         options,

@@ -9,10 +9,10 @@ use msgwire_rpc::{CallError, CallOptions, Dialect, Value};
 use crate::json::{from_json, to_json};
 use crate::target::Target;
 
-/// What `msgwire call` and `msgwire bench` both take: where, which method, which
-/// arguments, in which dialect, with which deadline.
+/// What `msgwire call`, `bench` and `stream` all take: where, which method, which
+/// arguments, in which dialect.
 #[derive(Debug, Args)]
-pub struct CallSpec {
+pub struct RequestSpec {
     /// The server: HOST:PORT, or unix:PATH for a Unix socket.
     #[arg(value_name = "ADDR")]
     pub target: Target,
@@ -31,22 +31,31 @@ pub struct CallSpec {
     #[arg(long, value_name = "DIALECT", default_value = "msgpack-rpc", value_parser = parse_dialect)]
     pub dialect: Dialect,
 
-    /// Give up on a call after this many seconds: it fails with DEADLINE_EXCEEDED and
-    /// the server is told to cancel it.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
-
     /// Send the single ARG, a JSON object, as named params (a map) instead of an array.
     #[arg(long)]
     pub named: bool,
 }
 
-impl CallSpec {
+impl RequestSpec {
     /// The params the ARGs stand for.
     pub fn params(&self) -> anyhow::Result<Value> {
         params(&self.args, self.named)
     }
+}
 
+/// What `msgwire call` and `msgwire bench` both take: the request, with a deadline.
+#[derive(Debug, Args)]
+pub struct CallSpec {
+    #[command(flatten)]
+    pub request: RequestSpec,
+
+    /// Give up on a call after this many seconds: it fails with DEADLINE_EXCEEDED and
+    /// the server is told to cancel it.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+}
+
+impl CallSpec {
     /// The per-call options (the deadline).
     pub fn options(&self) -> anyhow::Result<CallOptions> {
         Ok(CallOptions::timeout(timeout(self.timeout)?))
@@ -67,7 +76,7 @@ pub fn parse_dialect(s: &str) -> Result<Dialect, String> {
 }
 
 /// The params `args` stand for.
-pub fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
+fn params(args: &[String], named: bool) -> anyhow::Result<Value> {
     let values = args
         .iter()
         .enumerate()
@@ -100,9 +109,10 @@ pub fn timeout(secs: f64) -> anyhow::Result<Duration> {
 
 /// Runs one call; `Ok(false)` when the server answered with an error (exit status 1).
 pub async fn run(args: CallArgs) -> anyhow::Result<bool> {
-    let args = args.call;
+    let timeout = args.call.timeout;
+    let options = args.call.options()?;
+    let args = args.call.request;
     let params = args.params()?;
-    let options = args.options()?;
     let client = args.target.connect(args.dialect).await?;
     let result = client
         .call_with(args.method.as_str(), params, options)
@@ -131,7 +141,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<bool> {
                 args.method,
                 e.code().name(),
                 e.code().as_i64(),
-                args.timeout
+                timeout
             );
             Ok(false)
         }

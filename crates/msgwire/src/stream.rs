@@ -1,38 +1,28 @@
 //! `msgwire stream`: a server stream's items as JSON lines, until it ends.
 
 use clap::Args;
-use msgwire_rpc::{CallError, CallOptions, Dialect, RawValue};
+use msgwire_rpc::{CallError, CallOptions, RawValue};
 
-use crate::call::parse_dialect;
+use crate::call::RequestSpec;
 use crate::json::to_json;
-use crate::target::Target;
 
 /// Options of `msgwire stream`.
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// The server: HOST:PORT, or unix:PATH for a Unix socket.
-    #[arg(value_name = "ADDR")]
-    pub target: Target,
-
-    /// The stream method to call (e.g. subscribeEvents, download).
-    #[arg(value_name = "METHOD")]
-    pub method: String,
-
-    /// Arguments, each one JSON value, sent as positional params (as `msgwire call`).
-    #[arg(value_name = "ARG", allow_negative_numbers = true)]
-    pub args: Vec<String>,
-
-    /// Wire dialect.
-    #[arg(long, value_name = "DIALECT", default_value = "msgpack-rpc", value_parser = parse_dialect)]
-    pub dialect: Dialect,
-
-    /// Send the single ARG, a JSON object, as named params.
-    #[arg(long)]
-    pub named: bool,
+    #[command(flatten)]
+    pub request: RequestSpec,
 
     /// Print the final result too, as a last line {"result": ...}.
     #[arg(long)]
     pub result: bool,
+}
+
+/// The message of `error`: the peer's own for an error it sent.
+fn message(error: &CallError) -> String {
+    match error {
+        CallError::Rpc(e) | CallError::Item(e) => e.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// What the stream's end says about the exit status.
@@ -42,30 +32,29 @@ pub fn report_error(command: &str, method: &str, error: &CallError) {
         "msgwire {command}: {method} failed: {} ({}): {}",
         code.name(),
         code.as_i64(),
-        match error {
-            CallError::Rpc(e) | CallError::Item(e) => e.message.clone(),
-            other => other.to_string(),
-        }
+        message(error)
     );
 }
 
 /// Runs the stream; `Ok(false)` when it ended with an error (exit status 1). Ctrl-C
 /// cancels it (the server is sent `$/cancel` and drops its handler) and exits 130.
 pub async fn run(args: StreamArgs) -> anyhow::Result<u8> {
-    let params = crate::call::params(&args.args, args.named)?;
+    let params = args.request.params()?;
     // Listening from the start: a Ctrl-C at any point from here on is seen (one
     // listener for the whole run; a listener made later would miss an earlier signal).
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
-    let client = args.target.connect(args.dialect).await?;
+    let client = args.request.target.connect(args.request.dialect).await?;
     let (input, mut items) = client
         .open_stream_raw(
-            args.method.as_str(),
+            args.request.method.as_str(),
             RawValue::from(params),
             CallOptions::new(),
         )
         .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("cannot open {}", args.method)))?;
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot open {}", args.request.method))
+        })?;
     // A server stream takes no input.
     let _ = input.finish();
     let outcome = loop {
@@ -79,7 +68,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<u8> {
             // A per-item error: the stream goes on.
             Some(Err(error)) if error.is_item_error() => {
                 let code = error.code();
-                let line = serde_json::json!({"error": {"code": code.as_i64(), "name": code.name(), "message": match &error { CallError::Item(e) => e.message.clone(), other => other.to_string() }}});
+                let line = serde_json::json!({"error": {"code": code.as_i64(), "name": code.name(), "message": message(&error)}});
                 crate::print_line(&line.to_string())?;
             }
             Some(Err(error)) => break Outcome::Failed(error),
@@ -98,11 +87,14 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<u8> {
             0
         }
         Outcome::Failed(error) => {
-            report_error("stream", &args.method, error);
+            report_error("stream", &args.request.method, error);
             1
         }
         Outcome::Interrupted => {
-            eprintln!("msgwire stream: interrupted; {} cancelled", args.method);
+            eprintln!(
+                "msgwire stream: interrupted; {} cancelled",
+                args.request.method
+            );
             130
         }
     };
