@@ -33,6 +33,12 @@
 //!
 //! So 1,000 connections that each sent the header of a 16 MiB frame and stopped hold
 //! about 32 MiB between them, not 16 GiB (`tests/stalled_headers.rs` measures it).
+//!
+//! A peer that has sent whole frames earns more: the length-prefixed and MessagePack
+//! framings reserve up to the length of the frame before (at most 256 KiB) on a header,
+//! so a stream of 64 KiB frames gets each frame's room at once instead of growing past
+//! 32 KiB midway — which would copy the 32 KiB already in. The room stays within about
+//! twice what the peer really sent: the frame before, and this one's bytes.
 
 mod bytes_mut;
 mod pool;
@@ -101,10 +107,46 @@ pub const RESERVE_AHEAD: usize = 32 * 1024;
 /// moves further) the end of a frame; a peer-announced length goes nowhere else.
 #[inline]
 pub(crate) fn reserve_toward<B: InputBuffer + ?Sized>(buf: &mut B, frame_end: usize) {
+    reserve_toward_earned(buf, frame_end, 0);
+}
+
+/// The most room a previous frame earns for the next one (see [`Earned`]).
+pub(crate) const MAX_EARNED: usize = 256 * 1024;
+
+/// [`reserve_toward`] for a peer that has `earned` more room: up to the length of the
+/// frame before (at most [`MAX_EARNED`]), so that a stream of frames of one size (a
+/// download's 64 KiB chunks) gets each frame's whole room at its header, and the bytes
+/// that arrived are not copied again when the buffer grows in the middle of it.
+#[inline]
+pub(crate) fn reserve_toward_earned<B: InputBuffer + ?Sized>(
+    buf: &mut B,
+    frame_end: usize,
+    earned: usize,
+) {
     let have = buf.len();
     let missing = frame_end.saturating_sub(have);
     if missing != 0 {
-        buf.reserve(missing.min(have.max(RESERVE_AHEAD)));
+        buf.reserve(missing.min(have.max(RESERVE_AHEAD).max(earned)));
+    }
+}
+
+/// The room a framing's last whole frame earned: its length, up to [`MAX_EARNED`].
+/// A peer gets more room than [`RESERVE_AHEAD`] for a frame only after it sent a
+/// frame that large, so the room stays within about twice what it really sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Earned(usize);
+
+impl Earned {
+    /// A whole frame of `len` bytes arrived.
+    #[inline]
+    pub(crate) fn record(&mut self, len: usize) {
+        self.0 = len.min(MAX_EARNED);
+    }
+
+    /// The room earned.
+    #[inline]
+    pub(crate) fn get(self) -> usize {
+        self.0
     }
 }
 
@@ -139,5 +181,63 @@ mod tests {
         let before = buf.capacity();
         reserve_toward(&mut buf, 5);
         assert_eq!(buf.capacity(), before, "nothing when the frame is in");
+    }
+
+    /// A frame's header gets room for the whole frame once a frame that large arrived,
+    /// and only then: the first header of a large frame still gets `RESERVE_AHEAD`.
+    #[test]
+    fn a_whole_frame_earns_room_for_the_next() {
+        use crate::length::LengthPrefixed;
+        use crate::msgpack::SelfDelimited;
+        use crate::Framing;
+
+        const BODY: usize = 64 * 1024;
+        let mut bin = vec![0xc6];
+        bin.extend_from_slice(&(BODY as u32).to_be_bytes());
+        let mut value = bin.clone();
+        value.resize(bin.len() + BODY, 7);
+        let mut prefixed = (BODY as u32).to_be_bytes().to_vec();
+        prefixed.resize(4 + BODY, 7);
+
+        fn check(framing: &mut impl Framing, frame: &[u8], head: usize) {
+            let mut buf = BytesMut::from(&frame[..head]);
+            assert!(framing.decode(&mut buf).unwrap().is_none());
+            assert!(
+                buf.capacity() < frame.len(),
+                "first header: {}",
+                buf.capacity()
+            );
+            buf.extend_from_slice(&frame[head..]);
+            assert!(framing.decode(&mut buf).unwrap().is_some());
+            let mut buf = BytesMut::from(&frame[..head]);
+            assert!(framing.decode(&mut buf).unwrap().is_none());
+            assert!(
+                buf.capacity() >= frame.len(),
+                "after a frame that large: {}",
+                buf.capacity()
+            );
+        }
+        let mut values = SelfDelimited::new();
+        check(&mut values, &value, 5);
+        assert_eq!(values.earned(), value.len());
+        assert_eq!(
+            values.frame_end(),
+            Some(value.len()),
+            "a bin's end is known"
+        );
+        let mut prefixed_framing = LengthPrefixed::new();
+        check(&mut prefixed_framing, &prefixed, 4);
+        assert_eq!(prefixed_framing.earned(), prefixed.len());
+        assert_eq!(prefixed_framing.frame_end(), Some(prefixed.len()));
+
+        // Elements after the bin: its end is not the value's.
+        let mut framing = SelfDelimited::new();
+        let mut buf = BytesMut::from(&b"\x92\xc4\x10abc"[..]);
+        assert!(framing.decode(&mut buf).unwrap().is_none());
+        assert_eq!(framing.frame_end(), None);
+        let mut framing = SelfDelimited::new();
+        let mut buf = BytesMut::from(&b"\x92\x01\xc4\x10abc"[..]);
+        assert!(framing.decode(&mut buf).unwrap().is_none());
+        assert_eq!(framing.frame_end(), Some(4 + 16));
     }
 }

@@ -75,7 +75,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::buffer::{reserve_toward, InputBuffer};
+use crate::buffer::{reserve_toward_earned, Earned, InputBuffer};
 use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// Errors only the length-field framing raises.
@@ -150,6 +150,8 @@ pub struct LengthPrefixed {
     state: State,
     /// Bytes of a discarded frame dropped by the current `decode` call.
     skipped: usize,
+    /// The room the last whole frame earned for the next (see `crate::buffer`).
+    earned: Earned,
 }
 
 impl Default for LengthPrefixed {
@@ -172,6 +174,7 @@ impl LengthPrefixed {
             discard: false,
             state: State::Head,
             skipped: 0,
+            earned: Earned::default(),
         }
     }
 
@@ -362,6 +365,23 @@ impl LengthPrefixed {
     }
 }
 
+impl LengthPrefixed {
+    /// Where the frame part-way in the buffer ends (from the front of the buffer), once
+    /// its header is in.
+    pub fn frame_end(&self) -> Option<usize> {
+        match self.state {
+            State::Data(frame) => Some(frame),
+            _ => None,
+        }
+    }
+
+    /// The room the last whole frame earned for the next: its length, up to 256 KiB
+    /// (see the [buffer docs](crate::buffer)).
+    pub fn earned(&self) -> usize {
+        self.earned.get()
+    }
+}
+
 impl Framing for LengthPrefixed {
     type Frame<B: InputBuffer> = B::Frame;
 
@@ -372,10 +392,11 @@ impl Framing for LengthPrefixed {
                 State::Head => match self.decode_head(buf)? {
                     // The hot path: header and body already buffered, no state change.
                     Some(frame) if buf.len() >= frame => {
+                        self.earned.record(frame);
                         return Ok(Some(buf.split_frame_after(self.strip, frame - self.strip)));
                     }
                     Some(frame) => {
-                        reserve_toward(buf, frame);
+                        reserve_toward_earned(buf, frame, self.earned.get());
                         self.state = State::Data(frame);
                         return Ok(None);
                     }
@@ -387,6 +408,7 @@ impl Framing for LengthPrefixed {
                         return Ok(None);
                     }
                     self.state = State::Head;
+                    self.earned.record(frame);
                     return Ok(Some(buf.split_frame_after(self.strip, frame - self.strip)));
                 }
                 State::Discard {
@@ -534,6 +556,7 @@ impl LengthPrefixedBuilder {
             discard: self.discard,
             state: State::Head,
             skipped: 0,
+            earned: Earned::default(),
         })
     }
 }

@@ -101,6 +101,12 @@ impl MsgpackScanner {
         self.pos != 0
     }
 
+    /// Where the value in progress ends, if nothing but the rest of a payload (or of a
+    /// fixed-size scalar) at its very end is missing; `None` otherwise.
+    pub fn known_end(&self) -> Option<usize> {
+        (self.pos != 0 && self.pending == 0).then_some(self.pos)
+    }
+
     /// Forgets the value in progress; the next call starts a new value at byte 0.
     pub fn reset(&mut self) {
         self.pos = 0;

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 
 use super::{MsgpackError, MsgpackScanner, Scan, DEFAULT_MAX_DEPTH};
-use crate::buffer::{reserve_toward, InputBuffer};
+use crate::buffer::{reserve_toward_earned, Earned, InputBuffer};
 use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 
 /// Self-delimited MessagePack framing: each frame is the raw bytes of one value. See
@@ -12,6 +12,8 @@ use crate::{Encode, Error, Framing, Result, DEFAULT_MAX_FRAME};
 #[derive(Debug, Clone, Default)]
 pub struct SelfDelimited {
     scanner: MsgpackScanner,
+    /// The room the last whole value earned for the next (see `crate::buffer`).
+    earned: Earned,
 }
 
 impl SelfDelimited {
@@ -19,6 +21,7 @@ impl SelfDelimited {
     pub fn new() -> Self {
         Self {
             scanner: MsgpackScanner::new(),
+            earned: Earned::default(),
         }
     }
 
@@ -46,6 +49,22 @@ impl SelfDelimited {
     /// [`for_each_value_with_depth`](Self::for_each_value_with_depth).
     pub fn last_frame_depth(&self) -> usize {
         self.scanner.last_depth()
+    }
+
+    /// Where the value part-way in the buffer ends (from the front of the buffer), if
+    /// that is known exactly: once nothing but the rest of a `str`, `bin` or `ext`
+    /// payload is missing. A reader can then read just that much (see
+    /// [`earned`](Self::earned)).
+    pub fn frame_end(&self) -> Option<usize> {
+        self.scanner.known_end()
+    }
+
+    /// The room the last whole value earned for the next: its length, up to 256 KiB
+    /// (see the [buffer docs](crate::buffer)). A reader that reads about this much for
+    /// the next value, into room this large, reads a run of same-sized values without
+    /// copying any of them when its buffer grows.
+    pub fn earned(&self) -> usize {
+        self.earned.get()
     }
 }
 
@@ -106,7 +125,9 @@ impl SelfDelimited {
         let mut done = 0;
         let mut count = 0;
         let bytes = buf.bytes();
+        let mut last = None;
         let scanned = self.scanner.scan_batch(bytes, |range, depth| {
+            last = Some(range.len());
             done = range.end;
             count += 1;
             on_value(bytes.get(range).unwrap_or_default(), depth);
@@ -114,9 +135,12 @@ impl SelfDelimited {
         match scanned {
             Ok((consumed, min_len)) => {
                 buf.advance(consumed);
+                if let Some(len) = last {
+                    self.earned.record(len);
+                }
                 // As in `decode`: min_len was checked against the limit.
                 if min_len > buf.len() + 1 {
-                    reserve_toward(buf, min_len);
+                    reserve_toward_earned(buf, min_len, self.earned.get());
                 }
                 Ok(count)
             }
@@ -133,12 +157,15 @@ impl Framing for SelfDelimited {
 
     fn decode<B: InputBuffer>(&mut self, buf: &mut B) -> Result<Option<B::Frame>> {
         match self.scanner.scan(buf.bytes())? {
-            Scan::Complete(n) => Ok(Some(buf.split_frame(n))),
+            Scan::Complete(n) => {
+                self.earned.record(n);
+                Ok(Some(buf.split_frame(n)))
+            }
             Scan::Incomplete { min_len } => {
                 // min_len was checked against the limit before it was returned; the
                 // reservation toward it is capped (see `crate::buffer`).
                 if min_len > buf.len() + 1 {
-                    reserve_toward(buf, min_len);
+                    reserve_toward_earned(buf, min_len, self.earned.get());
                 }
                 Ok(None)
             }
@@ -204,6 +231,7 @@ impl SelfDelimitedBuilder {
     pub fn build(self) -> SelfDelimited {
         SelfDelimited {
             scanner: MsgpackScanner::with_limits(self.max_depth, self.max),
+            earned: Earned::default(),
         }
     }
 
