@@ -31,6 +31,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use msgwire_frame::{length::LengthPrefixed, msgpack::SelfDelimited, Framing};
 
+use crate::dialect::encode::{Copying, Holding};
 use crate::dialect::{
     encode_body, parse_framed_binary, parse_framed_map, parse_msgpack_rpc, salvage_request_id,
 };
@@ -119,6 +120,25 @@ impl WireCodec {
         match &self.framer {
             Framer::Values(f) => f.is_mid_frame(),
             Framer::Length(f) => f.is_mid_frame(),
+        }
+    }
+
+    /// Where the message part-way in the buffer ends, counted from the front of the
+    /// buffer, when that is known exactly (a framed message whose header is in; a
+    /// msgpack-rpc message that waits only for the rest of a `bin` or `str` at its end).
+    pub fn frame_end(&self) -> Option<usize> {
+        match &self.framer {
+            Framer::Values(f) => f.frame_end(),
+            Framer::Length(f) => f.frame_end(),
+        }
+    }
+
+    /// The length of the last whole message, up to 256 KiB: about how much room the next
+    /// one is worth before its header is in (see `msgwire_frame::buffer`).
+    pub fn earned(&self) -> usize {
+        match &self.framer {
+            Framer::Values(f) => f.earned(),
+            Framer::Length(f) => f.earned(),
         }
     }
 
@@ -223,15 +243,77 @@ impl Encoder {
     /// Appends `message`, framed in this encoder's dialect, to `dst`. On error nothing is
     /// appended.
     pub fn encode(&self, message: &Message, dst: &mut BytesMut) -> Result<()> {
+        dst.reserve(message.encoded_len_hint().min(64 * 1024));
+        self.encode_with(dst, |dst| {
+            encode_body(self.dialect, &mut Copying(dst), message)?;
+            Ok(0)
+        })
+    }
+
+    /// Like [`encode`](Self::encode), but a param or result whose length is in `hold`
+    /// is not copied into `dst`: it is pushed onto `held` (its bytes shared, with
+    /// where in `dst` it belongs), for a vectored write to send from its own buffer.
+    /// The wire bytes are `dst` with each held value inserted at its `at`, in order.
+    /// On error nothing is appended to either.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use msgwire_wire::{Dialect, Message, RawValue, Value, WireCodec};
+    ///
+    /// let encoder = WireCodec::new(Dialect::MsgpackRpc).encoder();
+    /// let big = RawValue::from(&Value::Binary(vec![7; 4096]));
+    /// let message = Message::Notification { method: "$/item".into(), params: big.clone() };
+    /// let (mut head, mut held) = (BytesMut::new(), Vec::new());
+    /// encoder.encode_vectored(&message, &mut head, &mut held, 1024..1 << 20)?;
+    /// assert_eq!(held.len(), 1);
+    /// assert_eq!(held[0].bytes, big.as_bytes());
+    /// let mut whole = BytesMut::new();
+    /// encoder.encode(&message, &mut whole)?;
+    /// let mut joined = head[..held[0].at].to_vec();
+    /// joined.extend_from_slice(&held[0].bytes);
+    /// joined.extend_from_slice(&head[held[0].at..]);
+    /// assert_eq!(joined, whole);
+    /// # Ok::<(), msgwire_wire::WireError>(())
+    /// ```
+    pub fn encode_vectored(
+        &self,
+        message: &Message,
+        dst: &mut BytesMut,
+        held: &mut Vec<Held>,
+        hold: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let before = held.len();
+        let encoded = self.encode_with(dst, |dst| {
+            let mut body = Holding {
+                dst,
+                held,
+                hold,
+                held_len: 0,
+            };
+            encode_body(self.dialect, &mut body, message)?;
+            Ok(body.held_len)
+        });
+        if encoded.is_err() {
+            held.truncate(before);
+        }
+        encoded
+    }
+
+    /// Frames the body `write` appends (it returns how many of the body's bytes it held
+    /// out of `dst`): the length prefix of the framed dialects, and the length limit.
+    fn encode_with(
+        &self,
+        dst: &mut BytesMut,
+        write: impl FnOnce(&mut BytesMut) -> std::result::Result<usize, EncodeError>,
+    ) -> Result<()> {
         let start = dst.len();
         let framed = !matches!(self.dialect, Dialect::MsgpackRpc);
-        dst.reserve(message.encoded_len_hint().min(64 * 1024));
         if framed {
             dst.put_u32(0);
         }
-        let written = encode_body(self.dialect, &mut dst.writer(), message);
-        let body = dst.len() - start - if framed { 4 } else { 0 };
-        let checked = written.and_then(|()| {
+        let written = write(dst);
+        let checked = written.and_then(|held| {
+            let body = dst.len() - start - if framed { 4 } else { 0 } + held;
             let max = self.limits.max_frame_length();
             let too_long = EncodeError::TooLong { length: body, max };
             if body > max {
@@ -248,6 +330,16 @@ impl Encoder {
             WireError::Encode(e)
         })
     }
+}
+
+/// A param or result left out of the bytes [`Encoder::encode_vectored`] wrote: it goes
+/// in at `at` (an offset into that buffer), from its own bytes.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// Where it goes in the encoded bytes.
+    pub at: usize,
+    /// Its bytes (shared with the message's value).
+    pub bytes: Bytes,
 }
 
 /// The msgpack-rpc framing: it measures each message, following nesting as deep as

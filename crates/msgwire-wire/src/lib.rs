@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bin;
 mod code;
 mod codec;
 mod dialect;
@@ -47,8 +48,9 @@ mod raw;
 pub mod stream;
 pub mod text;
 
+pub use bin::Bin;
 pub use code::Code;
-pub use codec::{decode_value, Encoder, Frame, WireCodec};
+pub use codec::{decode_value, Encoder, Frame, Held, WireCodec};
 pub use dialect::{detect, Detected, Dialect, UnknownDialect};
 pub use error::{
     ConfigError, EncodeError, Malformed, MalformedReason, MessageKind, Result, WireError,

@@ -223,8 +223,11 @@ impl RawValue {
 
     /// The value decoded with serde into `T` (a struct from a map by field names or
     /// from an array by position, as `rmp_serde` reads them).
+    ///
+    /// A [`Bin`](crate::Bin) in it that is most of the value shares these bytes instead
+    /// of copying them.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, rmp_serde::decode::Error> {
-        rmp_serde::from_slice(&self.0)
+        crate::bin::reading(&self.0, || rmp_serde::from_slice(&self.0))
     }
 }
 
@@ -247,31 +250,51 @@ impl Default for RawValue {
     }
 }
 
-// A scratch buffer per thread that values are written into before they are copied out
-// at their exact size: one allocation per value, never a reallocation as it grows
-// (a reallocation takes the allocator's arena lock, which every thread of a server
-// writing values at once then waits for).
+// A scratch buffer per thread that values are written into. A small value is copied
+// out at its exact size: one allocation per value, never a reallocation as it grows (a
+// reallocation takes the allocator's arena lock, which every thread of a server writing
+// values at once then waits for). A large one (a 64 KiB download chunk) is not copied:
+// the buffer itself becomes the value's bytes, and the slot gets a new buffer of the
+// same size — an allocation without a copy — so that the next value of that size is
+// written without growing either.
 thread_local! {
     static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// A scratch buffer that grew past this is let go after use.
-const KEEP_SCRATCH: usize = 64 * 1024;
+/// A scratch buffer that grew past this is let go after use (a large value takes it
+/// with it; the slot's new buffer is at most this large).
+const KEEP_SCRATCH: usize = 128 * 1024;
 
-/// Runs `write` on an empty scratch buffer and copies what it wrote into a `RawValue`.
-/// The buffer is taken out of its slot while in use, so a value written while another
-/// is being written (a `Serialize` impl that makes a `RawValue`) finds the slot empty
-/// and gets a buffer of its own.
+/// Values at least this long keep the scratch buffer they were written into; shorter
+/// ones are copied out of it, so that a small value never holds a large buffer.
+const HAND_OVER: usize = 8 * 1024;
+
+/// Runs `write` on an empty scratch buffer and makes a `RawValue` of what it wrote
+/// (see [`write_out`]).
 fn with_scratch(write: impl FnOnce(&mut Vec<u8>)) -> RawValue {
+    RawValue(write_out(write))
+}
+
+/// Runs `write` on an empty scratch buffer and returns what it wrote: copied out at its
+/// exact length if it is short, the buffer itself if it is long (its spare room at most
+/// what the buffer had grown to). The buffer is taken out of its slot while in use, so
+/// a value written while another is being written (a `Serialize` impl that makes a
+/// `RawValue`) finds the slot empty and gets a buffer of its own.
+pub(crate) fn write_out(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     let mut out = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
     out.clear();
     write(&mut out);
-    let raw = RawValue(Bytes::copy_from_slice(&out));
-    if out.capacity() <= KEEP_SCRATCH {
+    let len = out.len();
+    let (bytes, keep) = if len >= HAND_OVER {
+        (Bytes::from(out), Vec::with_capacity(len.min(KEEP_SCRATCH)))
+    } else {
+        (Bytes::copy_from_slice(&out), out)
+    };
+    if keep.capacity() <= KEEP_SCRATCH {
         // Gone only while the thread exits: then the buffer is dropped here.
-        let _ = SCRATCH.try_with(|slot| slot.set(out));
+        let _ = SCRATCH.try_with(|slot| slot.set(keep));
     }
-    raw
+    bytes
 }
 
 /// Values up to this many bytes are shown decoded by `Debug`.

@@ -264,12 +264,18 @@ pub fn serialize_item<T: Serialize + ?Sized>(
     id: &CallId,
     value: &T,
 ) -> Result<(RawValue, usize), EncodeError> {
-    let mut out = header(2, id);
-    let prefix = out.len();
-    rmp_serde::encode::write_named(&mut out, value)
-        .map_err(|e| EncodeError::Serialize(std::sync::Arc::new(e)))?;
-    let len = out.len() - prefix;
-    Ok((trusted(out), len))
+    let mut written = Ok(());
+    let mut len = 0;
+    let out = crate::raw::write_out(|out| {
+        out.push(0x92);
+        // Writing to a Vec cannot fail.
+        let _ = id.write(out);
+        let prefix = out.len();
+        written = rmp_serde::encode::write_named(out, value);
+        len = out.len() - prefix;
+    });
+    written.map_err(|e| EncodeError::Serialize(std::sync::Arc::new(e)))?;
+    Ok((RawValue::trusted(out), len))
 }
 
 /// `[id, value]` params for an item already encoded.

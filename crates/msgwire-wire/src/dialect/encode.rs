@@ -9,14 +9,92 @@ use std::io::Write;
 
 use rmp::encode::{write_array_len, write_map_len, write_nil, write_sint, write_str, write_uint};
 
+use bytes::BytesMut;
+
 use super::Dialect;
 use crate::error::EncodeError;
-use crate::{CallId, Message, RawValue, RpcError, ERROR_METHOD};
+use crate::{CallId, Held, Message, RawValue, RpcError, ERROR_METHOD};
 
 type Written = Result<(), EncodeError>;
 
-fn value<W: Write>(w: &mut W, v: &RawValue) -> Written {
-    w.write_all(v.as_bytes()).map_err(EncodeError::from)
+/// Where a message body is written: any `Write`, plus how params and results go in
+/// (copied, or left out to be written from their own buffers).
+pub(crate) trait Body: Write {
+    /// Writes a param or result value.
+    fn value(&mut self, v: &RawValue) -> Written;
+}
+
+/// A body copied whole into a buffer.
+pub(crate) struct Copying<'a>(pub(crate) &'a mut BytesMut);
+
+impl Write for Copying<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Body for Copying<'_> {
+    fn value(&mut self, v: &RawValue) -> Written {
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+}
+
+/// A body whose values with a length in `hold` are not copied: each is recorded in
+/// `held` with where it goes in the buffer (see [`Encoder::encode_vectored`]).
+///
+/// [`Encoder::encode_vectored`]: crate::Encoder::encode_vectored
+pub(crate) struct Holding<'a> {
+    pub(crate) dst: &'a mut BytesMut,
+    pub(crate) held: &'a mut Vec<Held>,
+    pub(crate) hold: std::ops::Range<usize>,
+    /// Bytes held by this message so far.
+    pub(crate) held_len: usize,
+}
+
+impl Write for Holding<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.dst.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.dst.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Body for Holding<'_> {
+    fn value(&mut self, v: &RawValue) -> Written {
+        if !self.hold.contains(&v.len()) {
+            self.dst.extend_from_slice(v.as_bytes());
+        } else {
+            self.held_len += v.len();
+            self.held.push(Held {
+                at: self.dst.len(),
+                bytes: v.clone().into_bytes(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn value<B: Body>(w: &mut B, v: &RawValue) -> Written {
+    w.value(v)
 }
 
 fn id<W: Write>(w: &mut W, id: &CallId) -> Written {
@@ -52,7 +130,7 @@ fn nil<W: Write>(w: &mut W) -> Written {
 }
 
 /// Writes what follows the length prefix (msgpack-rpc has none): the whole message.
-pub(crate) fn encode_body<W: Write>(dialect: Dialect, w: &mut W, message: &Message) -> Written {
+pub(crate) fn encode_body<B: Body>(dialect: Dialect, w: &mut B, message: &Message) -> Written {
     match dialect {
         Dialect::MsgpackRpc => msgpack_rpc(w, message),
         Dialect::FramedBinary => {
@@ -73,7 +151,7 @@ fn error_params<W: Write>(w: &mut W, e: &RpcError) -> Written {
 }
 
 /// `[0, id, method, params]`, `[1, id, error, result]` or `[2, method, params]`.
-fn msgpack_rpc<W: Write>(w: &mut W, message: &Message) -> Written {
+fn msgpack_rpc<B: Body>(w: &mut B, message: &Message) -> Written {
     match message {
         Message::Request {
             id: i,
@@ -129,7 +207,7 @@ fn framed_binary_head(message: &Message) -> Result<(u8, u32), EncodeError> {
 }
 
 /// The framed-binary body: `{"method", "params"}`, `{"result"}` or `{"error", "code"}`.
-fn framed_binary_body<W: Write>(w: &mut W, message: &Message) -> Written {
+fn framed_binary_body<B: Body>(w: &mut B, message: &Message) -> Written {
     match message {
         Message::Request { method, params, .. } | Message::Notification { method, params } => {
             method_params(w, method, params, 2)
@@ -158,7 +236,7 @@ fn framed_binary_body<W: Write>(w: &mut W, message: &Message) -> Written {
 
 /// The framed-map body: `{"method", "params", "id"}`, `{"result", "error", "id"}` or
 /// `{"method", "params"}`.
-fn framed_map<W: Write>(w: &mut W, message: &Message) -> Written {
+fn framed_map<B: Body>(w: &mut B, message: &Message) -> Written {
     match message {
         Message::Request {
             id: i,
@@ -201,7 +279,7 @@ fn framed_map<W: Write>(w: &mut W, message: &Message) -> Written {
 }
 
 /// A map of `len` entries that starts with `"method"` and `"params"`.
-fn method_params<W: Write>(w: &mut W, method: &str, params: &RawValue, len: u32) -> Written {
+fn method_params<B: Body>(w: &mut B, method: &str, params: &RawValue, len: u32) -> Written {
     map(w, len)?;
     text(w, "method")?;
     text(w, method)?;
@@ -210,7 +288,7 @@ fn method_params<W: Write>(w: &mut W, method: &str, params: &RawValue, len: u32)
 }
 
 /// `{"code", "message", "data"?}`.
-fn error_map<W: Write>(w: &mut W, e: &RpcError) -> Written {
+fn error_map<B: Body>(w: &mut B, e: &RpcError) -> Written {
     map(w, if e.data.is_some() { 3 } else { 2 })?;
     text(w, "code")?;
     int(w, e.code.as_i64())?;

@@ -34,7 +34,7 @@ use std::fmt;
 use std::str::FromStr;
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
 mod read;
 #[cfg(test)]
 mod tests;

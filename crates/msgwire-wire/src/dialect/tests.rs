@@ -709,8 +709,55 @@ fn direct_encoding_is_the_same_bytes_as_one_value() {
                 &as_one_value(dialect, message)[..],
                 "{dialect} {message:?}"
             );
+            for hold in [
+                1..usize::MAX,
+                100..usize::MAX,
+                1..50_000,
+                1 << 20..usize::MAX,
+            ] {
+                assert_eq!(
+                    vectored(&codec, message, hold.clone()),
+                    &wire[..],
+                    "vectored, values of {hold:?} bytes held: {dialect} {message:?}"
+                );
+            }
         }
     }
+}
+
+/// `message` encoded with `encode_vectored` after some bytes already in the buffer,
+/// the held values put back where they belong.
+fn vectored(codec: &WireCodec, message: &Message, hold: std::ops::Range<usize>) -> Vec<u8> {
+    let mut head = BytesMut::from(&b"before"[..]);
+    let mut held = Vec::new();
+    codec
+        .encoder()
+        .encode_vectored(message, &mut head, &mut held, hold.clone())
+        .unwrap();
+    let mut joined = Vec::new();
+    let mut at = b"before".len();
+    for part in &held {
+        assert!(hold.contains(&part.bytes.len()));
+        joined.extend_from_slice(&head[at..part.at]);
+        joined.extend_from_slice(&part.bytes);
+        at = part.at;
+    }
+    joined.extend_from_slice(&head[at..]);
+    joined
+}
+
+#[test]
+fn vectored_encode_over_the_limit_writes_and_holds_nothing() {
+    let codec = WireCodec::with_limits(Dialect::FramedMap, Limits::new(100, 8).unwrap()).unwrap();
+    let mut head = BytesMut::from(&b"keep"[..]);
+    let mut held = Vec::new();
+    let big = note("x", Value::Binary(vec![1; 200]));
+    let encoded = codec
+        .encoder()
+        .encode_vectored(&big, &mut head, &mut held, 16..usize::MAX);
+    assert!(encoded.is_err());
+    assert_eq!(&head[..], b"keep");
+    assert!(held.is_empty());
 }
 
 #[test]
