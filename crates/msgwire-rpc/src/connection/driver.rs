@@ -38,6 +38,14 @@ const SMALL_READ: usize = 128;
 /// 8 MiB message, and a small call on another connection waited up to half a second).
 const MAX_READ: usize = 64 * 1024;
 
+/// A read stops at the end of a message of at most this many bytes when that end is
+/// known, so that the next message starts in a buffer of its own (see
+/// `Reader::upkeep_buffer`). Larger messages are read as they come: the copy of the
+/// next message's start is small beside them, and buffers of many megabytes cut to
+/// each message's exact size were seen to stay with glibc's allocator after their
+/// connections closed (`tests/memory_amplification.rs`).
+const EXACT_READS_UP_TO: usize = 256 * 1024;
+
 /// Messages handed to the session under one lock, at most.
 const MAX_BATCH_MESSAGES: usize = 64;
 
@@ -220,10 +228,10 @@ impl<R: AsyncRead> Reader<R> {
                 // The peer's requests waiting for the writer count as answers queued.
                 (state.session.wants_read_with(state.to_run_bytes), quiet)
             };
-            self.upkeep_buffer(quiet);
-            let offered = (self.buf.capacity() - self.buf.len()).min(MAX_READ);
+            let limit = self.upkeep_buffer(quiet, wants_read);
+            let offered = (self.buf.capacity() - self.buf.len()).min(limit);
             let wake = self.inner.wake_reader.notified();
-            let mut limited = (&mut self.buf).limit(MAX_READ);
+            let mut limited = (&mut self.buf).limit(limit);
             let woke = tokio::select! {
                 biased;
                 () = wake => Woke::Nudged,
@@ -267,13 +275,21 @@ impl<R: AsyncRead> Reader<R> {
         self.inner.settle(state);
     }
 
-    /// Makes room for the next read: doubling while a large message arrives (up to
-    /// [`MAX_READ`] more per read), [`read_size`](Self::read_size) otherwise. An empty
-    /// buffer is let go when the connection is `quiet` (nothing in flight either way)
-    /// or it grew past a chunk, so an idle connection holds a small one, and one under
-    /// load does not allocate a buffer per read. A quiet connection lets go of its
-    /// (empty) lists of handlers to start and answer too.
-    fn upkeep_buffer(&mut self, quiet: bool) {
+    /// Makes room for the next read and returns how much it may take in: doubling
+    /// while a large message arrives (up to [`MAX_READ`] more per read),
+    /// [`read_size`](Self::read_size) otherwise. An empty buffer is let go when the
+    /// connection is `quiet` (nothing in flight either way) or it grew past a chunk, so
+    /// an idle connection holds a small one, and one under load does not allocate a
+    /// buffer per read. A quiet connection lets go of its (empty) lists of handlers to
+    /// start and answer too.
+    ///
+    /// A run of large messages (a download's chunks) is read without copying them: a
+    /// read stops at the end of a message whose end is known, so the next message starts
+    /// in a buffer of its own instead of being copied out of this one's when it grows;
+    /// and between messages, after one of more than a chunk, the next read is given
+    /// that much room and takes no more (`WireCodec::earned`) — only if it reads now
+    /// (`wants_read`): a connection that is not read holds no such room.
+    fn upkeep_buffer(&mut self, quiet: bool, wants_read: bool) -> usize {
         if self.buf.is_empty() && (quiet || self.buf.capacity() > READ_CHUNK) {
             self.buf = BytesMut::new();
         }
@@ -283,14 +299,28 @@ impl<R: AsyncRead> Reader<R> {
             self.wakeups = Wakeups::default();
         }
         let spare = self.buf.capacity() - self.buf.len();
-        let want = if self.codec.is_mid_message() {
-            self.buf.len().clamp(READ_CHUNK, MAX_READ)
+        let (want, limit) = if self.codec.is_mid_message() {
+            let grow = self.buf.len().clamp(READ_CHUNK, MAX_READ);
+            match self.codec.frame_end() {
+                // The framing reserved room toward the end already (capped: the end is
+                // the peer's word); the read stops there.
+                Some(end) if end <= EXACT_READS_UP_TO => {
+                    (grow, end.saturating_sub(self.buf.len()).clamp(1, MAX_READ))
+                }
+                _ => (grow, MAX_READ),
+            }
         } else {
-            self.read_size
+            let earned = self.codec.earned();
+            if wants_read && self.buf.is_empty() && earned > self.read_size {
+                (earned, earned.min(MAX_READ))
+            } else {
+                (self.read_size, MAX_READ)
+            }
         };
         if spare < want / 2 {
             self.buf.reserve(want);
         }
+        limit
     }
 
     /// After a read of `n` bytes out of `offered`: a read that filled its room asks for

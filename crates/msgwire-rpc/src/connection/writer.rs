@@ -2,9 +2,13 @@
 //! socket, and only while there is something to write.
 //!
 //! It takes what the session has queued, encodes the whole batch into one buffer and
-//! writes it with one `write_all` and one `flush`. Under load (many calls pipelined on
-//! one connection) a batch holds dozens of responses and a write system call carries
-//! all of them; with one call in flight a batch is one message and nothing waits.
+//! writes it with one vectored write and one `flush`. Under load (many calls pipelined
+//! on one connection) a batch holds dozens of responses and a write system call carries
+//! all of them; with one call in flight a batch is one message and nothing waits. A
+//! large param or result (a 64 KiB download chunk, a large answer) is not copied into
+//! the buffer: the write takes it from its own bytes ([`Encoder::encode_vectored`]), so
+//! the only copy of a stream item between the handler's serializer and the socket is
+//! the kernel's.
 //!
 //! On a quiet connection (nothing in flight either way, nothing queued) the task ends:
 //! its parts — the socket's write half, the encoder, the [`Runner`] — go into the
@@ -15,7 +19,7 @@
 //! per burst of work.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,7 +27,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use msgwire_wire::{Encoder, Message, WireError};
+use msgwire_wire::{Encoder, Held, Message, WireError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
@@ -38,6 +42,14 @@ const MAX_BATCH: usize = 256 * 1024;
 
 /// A buffer that grew past this for a large batch is let go before the writer waits.
 const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Params and results of these lengths are written from their own bytes, not copied
+/// into the batch's buffer. Below 16 KiB a copy costs less than a slice of its own in
+/// the write system call. (Not copying multi-megabyte answers also lets their memory go
+/// back to the system sooner: with ten peers that never read their 4 MB echoes, the
+/// server's memory came all the way back once they were closed,
+/// `tests/memory_amplification.rs`.)
+const HOLD: std::ops::Range<usize> = 16 * 1024..usize::MAX;
 
 /// A writer with nothing to write, kept in the shared state until there is.
 pub(crate) trait Park: Send {
@@ -82,6 +94,7 @@ where
 {
     let mut batch = Vec::new();
     let mut buf = BytesMut::new();
+    let mut held = Vec::new();
     loop {
         let wake = inner.wake_writer.notified();
         tokio::pin!(wake);
@@ -134,22 +147,23 @@ where
             tokio::task::yield_now().await;
             take(&inner, &mut batch);
         }
-        // Room for the whole batch at once: a large answer is copied once, not again
-        // each time a growing buffer doubles.
-        buf.reserve(batch.iter().map(Message::encoded_len_hint).sum());
+        // Room for the whole batch at once (what is held is not copied in), so that
+        // the buffer does not grow message by message.
+        buf.reserve(batch.iter().map(copied_len_hint).sum());
         for message in batch.drain(..) {
-            encode(&writer.codec, message, &mut buf, &inner);
+            encode(&writer.codec, message, &mut buf, &mut held, &inner);
         }
         if taken.was_full {
             // Callers and the reader waited for room; they can go on.
             inner.room_opened();
             inner.wake_reader.notify_one();
         }
-        if buf.is_empty() {
+        if buf.is_empty() && held.is_empty() {
             continue;
         }
-        let written = write_batch(&mut writer.io, &buf, writer.write_timeout).await;
+        let written = write_batch(&mut writer.io, &buf, &held, writer.write_timeout).await;
         buf.clear();
+        held.clear();
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; closing the connection");
             inner.close(CloseReason::Io(Arc::new(e)));
@@ -162,15 +176,21 @@ where
     inner.writer_exited();
 }
 
-/// Writes and flushes `buf`, within `write_timeout` if there is one. Almost every write
-/// completes at once (the socket has room), so the timer — and the room its state takes
-/// in this task, kept by every idle connection — is set up only for one that waits.
-async fn write_batch<W>(io: &mut W, buf: &[u8], write_timeout: Option<Duration>) -> io::Result<()>
+/// Writes and flushes `buf` with the `held` values in their places, within
+/// `write_timeout` if there is one. Almost every write completes at once (the socket
+/// has room), so the timer — and the room its state takes in this task, kept by every
+/// idle connection — is set up only for one that waits.
+async fn write_batch<W>(
+    io: &mut W,
+    buf: &[u8],
+    held: &[Held],
+    write_timeout: Option<Duration>,
+) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
     let mut write = pin!(async {
-        io.write_all(buf).await?;
+        write_parts(io, buf, held).await?;
         io.flush().await
     });
     if let Poll::Ready(done) = futures::poll!(write.as_mut()) {
@@ -187,6 +207,57 @@ where
                 "the peer did not read for the whole idle timeout",
             ))
         })
+}
+
+/// Writes `buf` with each held value inserted at its offset, in as few vectored writes
+/// as the socket takes.
+async fn write_parts<W>(io: &mut W, buf: &[u8], held: &[Held]) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    if held.is_empty() {
+        return io.write_all(buf).await;
+    }
+    let mut slices = Vec::with_capacity(2 * held.len() + 1);
+    let mut at = 0;
+    for part in held {
+        // The offsets are the encoder's, in order and within `buf`.
+        let before = buf.get(at..part.at).unwrap_or_default();
+        if !before.is_empty() {
+            slices.push(IoSlice::new(before));
+        }
+        slices.push(IoSlice::new(&part.bytes));
+        at = part.at;
+    }
+    let rest = buf.get(at..).unwrap_or_default();
+    if !rest.is_empty() {
+        slices.push(IoSlice::new(rest));
+    }
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let n = io.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+/// About how many bytes of `message` are copied into the batch's buffer: all of it but
+/// a param or result that is held.
+fn copied_len_hint(message: &Message) -> usize {
+    let hint = message.encoded_len_hint();
+    let value = match message {
+        Message::Request { params, .. } | Message::Notification { params, .. } => params.len(),
+        Message::Response { result: Ok(v), .. } => v.len(),
+        _ => 0,
+    };
+    if HOLD.contains(&value) {
+        hint.saturating_sub(value)
+    } else {
+        hint
+    }
 }
 
 /// What [`take`] saw.
@@ -236,8 +307,14 @@ fn take(inner: &Inner, batch: &mut Vec<Message>) -> Taken {
 
 /// Appends one message. One that cannot be encoded (too large for the frame limit) goes
 /// back to the session, which answers for it.
-fn encode(codec: &Encoder, message: Message, buf: &mut BytesMut, inner: &Arc<Inner>) {
-    match codec.encode(&message, buf) {
+fn encode(
+    codec: &Encoder,
+    message: Message,
+    buf: &mut BytesMut,
+    held: &mut Vec<Held>,
+    inner: &Arc<Inner>,
+) {
+    match codec.encode_vectored(&message, buf, held, HOLD) {
         Ok(()) => {}
         Err(WireError::Encode(error)) => {
             let mut state = inner.lock();

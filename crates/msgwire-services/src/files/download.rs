@@ -9,17 +9,21 @@ use tokio::io::AsyncReadExt;
 
 use super::{check_file_id, io_error, Data, FileInfo, FileStore, CHUNK_SIZE};
 
-/// One item of a download: `{data, offset, size, total_size}`.
+/// One item of a download: `{offset, size, total_size, data}`.
+///
+/// `data` goes last on the wire (readers go by the keys, so the order is free): once a
+/// reader has the bin's header it knows where the whole item ends, and msgwire's reader
+/// then reads the rest of it straight into a buffer of that size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadChunk {
-    /// The bytes, as a bin.
-    pub data: Data,
-    /// Where they start in the file.
+    /// Where the bytes start in the file.
     pub offset: u64,
     /// How many there are (`data`'s length).
     pub size: u64,
     /// The whole file's size.
     pub total_size: u64,
+    /// The bytes, as a bin.
+    pub data: Data,
 }
 
 /// A stored file being read, from [`FileStore::open`].

@@ -64,11 +64,9 @@ mod download;
 mod rpc;
 mod upload;
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use msgwire_wire::{Code, RpcError};
 use serde::{Deserialize, Serialize};
 
@@ -135,40 +133,9 @@ pub struct FileInfo {
     pub uploaded_at: i64,
 }
 
-/// Bytes that travel as a MessagePack bin (not an array of integers).
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Data(pub Bytes);
-
-impl fmt::Debug for Data {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Data({} bytes)", self.0.len())
-    }
-}
-
-impl Serialize for Data {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Data {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BinVisitor;
-        impl serde::de::Visitor<'_> for BinVisitor {
-            type Value = Data;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a bin")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Data, E> {
-                Ok(Data(Bytes::copy_from_slice(bytes)))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Data, E> {
-                Ok(Data(Bytes::from(bytes)))
-            }
-        }
-        deserializer.deserialize_bytes(BinVisitor)
-    }
-}
+/// Bytes that travel as a MessagePack bin: [`msgwire_wire::Bin`], read without a copy
+/// from the frame a chunk arrived in.
+pub use msgwire_wire::Bin as Data;
 
 /// The sha256 of `data` in lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -342,10 +309,10 @@ mod tests {
 
     #[test]
     fn data_is_a_bin() {
-        let bytes = rmp_serde::to_vec(&Data(Bytes::from_static(b"\x00\x01"))).unwrap();
+        let bytes = rmp_serde::to_vec(&Data(bytes::Bytes::from_static(b"\x00\x01"))).unwrap();
         assert_eq!(bytes, [0xc4, 2, 0, 1]);
         let back: Data = rmp_serde::from_slice(&bytes).unwrap();
-        assert_eq!(back.0, Bytes::from_static(b"\x00\x01"));
+        assert_eq!(back.0, bytes::Bytes::from_static(b"\x00\x01"));
         assert!(
             rmp_serde::from_slice::<Data>(&[0x92, 0, 1]).is_err(),
             "not an array"
