@@ -191,7 +191,10 @@ fn measure<P: DownloadPeer>(opts: &Options) -> anyhow::Result<Transfer> {
 
     let client_rt = runtime("client", CLIENT_THREADS)?;
     let (size, chunk, warmup) = (opts.bytes, opts.chunk, opts.warmup());
-    let outcome = client_rt.block_on(async move {
+    // The download runs in a task on the client runtime (as an application's work
+    // does), not on this thread in `block_on`: there every item a framework's
+    // connection task hands over would wake this thread from its futex.
+    let download = client_rt.spawn(async move {
         let mut conn = P::connect(addr).await?;
         if warmup > 0 {
             let got = P::download(&mut conn, warmup, chunk)
@@ -208,6 +211,10 @@ fn measure<P: DownloadPeer>(opts: &Options) -> anyhow::Result<Transfer> {
             elapsed,
         })
     });
+    let outcome = client_rt
+        .block_on(download)
+        .context("download task")
+        .and_then(|outcome| outcome);
     client_rt.shutdown_timeout(Duration::from_secs(1));
 
     if server.is_finished() {
