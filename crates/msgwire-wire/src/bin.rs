@@ -56,8 +56,82 @@ impl From<Vec<u8>> for Bin {
 
 impl Serialize for Bin {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.len() >= SPLICE_FROM && SPLICING.try_with(Cell::get).unwrap_or(false) {
+            let _ = OFFERED.try_with(|slot| slot.set(Some(self.0.clone())));
+        }
         serializer.serialize_bytes(&self.0)
     }
+}
+
+/// A [`Bin`] at least this long at the end of a stream item is not copied into it.
+const SPLICE_FROM: usize = 16 * 1024;
+
+thread_local! {
+    /// A stream item is being serialized on this thread ([`splicing`]).
+    static SPLICING: Cell<bool> = const { Cell::new(false) };
+    /// The bytes of the last large [`Bin`] serialized meanwhile: if the serializer's
+    /// next write is exactly them, the [`Splicer`] keeps them instead of a copy.
+    static OFFERED: Cell<Option<Bytes>> = const { Cell::new(None) };
+}
+
+/// The writer a stream item is serialized into: everything is appended to `out`, but a
+/// large [`Bin`]'s data is kept aside as long as nothing follows it, so that an item
+/// ending in one (a download chunk) is its head plus the bin's own `Bytes`.
+pub(crate) struct Splicer<'a> {
+    out: &'a mut Vec<u8>,
+    tail: Option<Bytes>,
+}
+
+impl std::io::Write for Splicer<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(tail) = self.tail.take() {
+            // Something follows the bin: it goes in after all.
+            self.out.extend_from_slice(&tail);
+        }
+        let offered = OFFERED.try_with(Cell::take).ok().flatten();
+        match offered {
+            // The same memory, so the same bytes: nothing to copy.
+            Some(bytes) if bytes.as_ptr() == buf.as_ptr() && bytes.len() == buf.len() => {
+                self.tail = Some(bytes);
+            }
+            // Not yet (the bin's header comes first): the offer stands.
+            Some(bytes) => {
+                self.out.extend_from_slice(buf);
+                let _ = OFFERED.try_with(|slot| slot.set(Some(bytes)));
+            }
+            None => self.out.extend_from_slice(buf),
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `write` on a [`Splicer`] over `out`; returns what it returned and the large
+/// bin it ended with, if it did (its bytes then follow `out`'s).
+pub(crate) fn splicing<T>(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Splicer<'_>) -> T,
+) -> (T, Option<Bytes>) {
+    /// Puts the flag back and forgets any offer, even if `write` unwinds.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0;
+            let _ = SPLICING.try_with(|slot| slot.set(outer));
+            let _ = OFFERED.try_with(Cell::take);
+        }
+    }
+    let outer = SPLICING
+        .try_with(|slot| slot.replace(true))
+        .unwrap_or(false);
+    let _restore = Restore(outer);
+    let _ = OFFERED.try_with(Cell::take);
+    let mut splicer = Splicer { out, tail: None };
+    let result = write(&mut splicer);
+    (result, splicer.tail)
 }
 
 impl<'de> Deserialize<'de> for Bin {
@@ -127,7 +201,78 @@ fn within(source: &[u8], slice: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RawValue;
+    use crate::{CallId, Dialect, Message, RawValue, WireCodec};
+
+    /// A stream item that ends in a large bin keeps the bin's bytes (no copy); one
+    /// whose bin is followed by more is written whole; either way the bytes, and the
+    /// bytes on the wire, are exactly what serializing `[id, item]` gives.
+    #[test]
+    fn an_item_ending_in_a_large_bin_is_not_copied() {
+        #[derive(Serialize)]
+        struct Last {
+            offset: u64,
+            data: Bin,
+        }
+        #[derive(Serialize)]
+        struct First {
+            data: Bin,
+            offset: u64,
+        }
+        let data = Bytes::from(vec![5u8; 64 * 1024]);
+        let id = CallId::from(7u32);
+        let check = |params: &RawValue, len: usize, expected: Vec<u8>| {
+            assert_eq!(params.as_bytes(), &expected[..]);
+            assert_eq!(params.len(), expected.len());
+            assert_eq!(len, expected.len() - 2, "the value's length, without [id]");
+            let message =
+                crate::stream::item_message(crate::stream::Direction::FromCallee, params.clone());
+            for dialect in Dialect::ALL {
+                let encoder = WireCodec::new(dialect).encoder();
+                let mut whole = bytes::BytesMut::new();
+                encoder.encode(&message, &mut whole).unwrap();
+                let flat = Message::Notification {
+                    method: crate::stream::ITEM_METHOD.into(),
+                    params: RawValue::trusted(Bytes::from(expected.clone())),
+                };
+                let mut reference = bytes::BytesMut::new();
+                encoder.encode(&flat, &mut reference).unwrap();
+                assert_eq!(whole, reference, "{dialect}");
+                let (mut head, mut held) = (bytes::BytesMut::new(), Vec::new());
+                encoder
+                    .encode_vectored(&message, &mut head, &mut held, 1024..usize::MAX)
+                    .unwrap();
+                let mut joined = head[..held[0].at].to_vec();
+                joined.extend_from_slice(&held[0].bytes);
+                joined.extend_from_slice(&head[held[0].at..]);
+                assert_eq!(joined, &reference[..], "{dialect}");
+            }
+        };
+
+        let last = Last {
+            offset: 3,
+            data: Bin(data.clone()),
+        };
+        let (params, len) = crate::stream::serialize_item(&id, &last).unwrap();
+        let (_, tail) = params.pieces().expect("kept in two pieces");
+        assert_eq!(tail.as_ptr(), data.as_ptr(), "the bin's own bytes");
+        check(
+            &params,
+            len,
+            rmp_serde::to_vec_named(&(7u32, &last)).unwrap(),
+        );
+
+        let first = First {
+            data: Bin(data.clone()),
+            offset: 3,
+        };
+        let (params, len) = crate::stream::serialize_item(&id, &first).unwrap();
+        assert!(params.pieces().is_none(), "something follows the bin");
+        check(
+            &params,
+            len,
+            rmp_serde::to_vec_named(&(7u32, &first)).unwrap(),
+        );
+    }
 
     #[test]
     fn a_small_bin_is_copied_a_large_one_shared() {

@@ -43,8 +43,41 @@ use crate::Limits;
 ///
 /// Equality compares bytes: the same number written in two encodings (`05` and
 /// `cd 00 05`) is two different `RawValue`s.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RawValue(Bytes);
+#[derive(Clone)]
+pub struct RawValue(Repr);
+
+/// How a [`RawValue`]'s bytes are kept.
+#[derive(Clone)]
+enum Repr {
+    /// In one buffer: every value read from the wire, and almost every value made.
+    Flat(Bytes),
+    /// A stream item whose value ends in a large bin, serialized without copying the
+    /// bin (see [`RawValue::spliced`]).
+    Spliced(Arc<Spliced>),
+}
+
+/// A value kept as two pieces: `head`, then `tail`.
+struct Spliced {
+    head: Bytes,
+    tail: Bytes,
+    /// Both in one buffer, made the first time someone asks for the bytes as one slice
+    /// (the writer never does: it sends the two pieces as they are).
+    flat: std::sync::OnceLock<Bytes>,
+}
+
+impl PartialEq for RawValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for RawValue {}
+
+impl std::hash::Hash for RawValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 /// What kind of value a [`RawValue`] holds, from its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,12 +106,12 @@ pub enum ValueKind {
 impl RawValue {
     /// `nil`.
     pub fn nil() -> Self {
-        RawValue(Bytes::from_static(b"\xc0"))
+        RawValue(Repr::Flat(Bytes::from_static(b"\xc0")))
     }
 
     /// `[]`, what a missing params field means.
     pub fn empty_array() -> Self {
-        RawValue(Bytes::from_static(b"\x90"))
+        RawValue(Repr::Flat(Bytes::from_static(b"\x90")))
     }
 
     /// The bytes of `value`.
@@ -111,7 +144,7 @@ impl RawValue {
         let mut scanner =
             MsgpackScanner::with_limits(limits.max_depth(), limits.max_frame_length());
         match scanner.scan(&bytes) {
-            Ok(Scan::Complete(n)) if n == bytes.len() => Ok(RawValue(bytes)),
+            Ok(Scan::Complete(n)) if n == bytes.len() => Ok(RawValue(Repr::Flat(bytes))),
             Ok(Scan::Complete(n)) => Err(unknown(MalformedReason::TrailingBytes(bytes.len() - n))),
             Ok(Scan::Incomplete { .. }) => Err(unknown(MalformedReason::Truncated)),
             Err(msgwire_frame::Error::Msgpack(msgwire_frame::msgpack::MsgpackError::TooDeep {
@@ -123,32 +156,72 @@ impl RawValue {
 
     /// Bytes the scanner has already measured as exactly one value.
     pub(crate) fn trusted(bytes: Bytes) -> Self {
-        RawValue(bytes)
+        RawValue(Repr::Flat(bytes))
+    }
+
+    /// A value that is `head` then `tail` (both trusted to make one value), kept
+    /// apart: a stream item whose last element is a large bin, whose bytes are the
+    /// item's own `Bytes` (a download chunk). The writer sends the two pieces with one
+    /// vectored write; anyone asking for the bytes as one slice gets a copy made once.
+    pub(crate) fn spliced(head: Bytes, tail: Bytes) -> Self {
+        RawValue(Repr::Spliced(Arc::new(Spliced {
+            head,
+            tail,
+            flat: std::sync::OnceLock::new(),
+        })))
+    }
+
+    /// The two pieces of a value serialized without copying its trailing bin: the
+    /// bytes up to the bin's data, and the data.
+    pub(crate) fn pieces(&self) -> Option<(&Bytes, &Bytes)> {
+        match &self.0 {
+            Repr::Flat(_) => None,
+            Repr::Spliced(s) => Some((&s.head, &s.tail)),
+        }
+    }
+
+    /// The bytes in one buffer.
+    fn bytes(&self) -> &Bytes {
+        match &self.0 {
+            Repr::Flat(bytes) => bytes,
+            Repr::Spliced(s) => s.flat.get_or_init(|| {
+                let mut flat = Vec::with_capacity(s.head.len() + s.tail.len());
+                flat.extend_from_slice(&s.head);
+                flat.extend_from_slice(&s.tail);
+                Bytes::from(flat)
+            }),
+        }
     }
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.bytes()
     }
 
     /// The bytes, shared.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        match self.0 {
+            Repr::Flat(bytes) => bytes,
+            Repr::Spliced(_) => self.bytes().clone(),
+        }
     }
 
     /// How many bytes the value takes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Flat(bytes) => bytes.len(),
+            Repr::Spliced(s) => s.head.len() + s.tail.len(),
+        }
     }
 
     /// Always false: a value takes at least one byte.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// What kind of value this is.
     pub fn kind(&self) -> ValueKind {
-        let Some(&first) = self.0.first() else {
+        let Some(&first) = self.as_bytes().first() else {
             return ValueKind::Nil;
         };
         match Marker::from_u8(first) {
@@ -180,16 +253,17 @@ impl RawValue {
 
     /// The number of elements, if this is an array.
     pub fn array_len(&self) -> Option<u32> {
-        rmp::decode::read_array_len(&mut rmp::decode::Bytes::new(&self.0)).ok()
+        rmp::decode::read_array_len(&mut rmp::decode::Bytes::new(self.as_bytes())).ok()
     }
 
     /// The elements, if this is an array: each a `RawValue` sharing these bytes.
     pub fn array_items(&self) -> Option<ArrayItems> {
-        let mut reader = rmp::decode::Bytes::new(&self.0);
+        let bytes = self.bytes();
+        let mut reader = rmp::decode::Bytes::new(bytes);
         let len = rmp::decode::read_array_len(&mut reader).ok()?;
-        let at = self.0.len() - reader.remaining_slice().len();
+        let at = bytes.len() - reader.remaining_slice().len();
         Some(ArrayItems {
-            bytes: self.0.clone(),
+            bytes: bytes.clone(),
             at,
             left: len,
         })
@@ -197,11 +271,12 @@ impl RawValue {
 
     /// The entries, if this is a map: each key and value a `RawValue` sharing these bytes.
     pub fn map_entries(&self) -> Option<MapEntries> {
-        let mut reader = rmp::decode::Bytes::new(&self.0);
+        let bytes = self.bytes();
+        let mut reader = rmp::decode::Bytes::new(bytes);
         let len = rmp::decode::read_map_len(&mut reader).ok()?;
-        let at = self.0.len() - reader.remaining_slice().len();
+        let at = bytes.len() - reader.remaining_slice().len();
         Some(MapEntries(ArrayItems {
-            bytes: self.0.clone(),
+            bytes: bytes.clone(),
             at,
             left: len.saturating_mul(2),
         }))
@@ -218,7 +293,7 @@ impl RawValue {
     /// for large values from a peer prefer [`deserialize`](Self::deserialize) into a
     /// type, or working on the bytes.
     pub fn to_value(&self) -> Result<Value, rmpv::decode::Error> {
-        rmpv::decode::read_value(&mut &self.0[..])
+        rmpv::decode::read_value(&mut self.as_bytes())
     }
 
     /// The value decoded with serde into `T` (a struct from a map by field names or
@@ -227,7 +302,8 @@ impl RawValue {
     /// A [`Bin`](crate::Bin) in it that is most of the value shares these bytes instead
     /// of copying them.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, rmp_serde::decode::Error> {
-        crate::bin::reading(&self.0, || rmp_serde::from_slice(&self.0))
+        let bytes = self.bytes();
+        crate::bin::reading(bytes, || rmp_serde::from_slice(bytes))
     }
 }
 
@@ -272,7 +348,7 @@ const HAND_OVER: usize = 8 * 1024;
 /// Runs `write` on an empty scratch buffer and makes a `RawValue` of what it wrote
 /// (see [`write_out`]).
 fn with_scratch(write: impl FnOnce(&mut Vec<u8>)) -> RawValue {
-    RawValue(write_out(write))
+    RawValue(Repr::Flat(write_out(write)))
 }
 
 /// Runs `write` on an empty scratch buffer and returns what it wrote: copied out at its
@@ -302,12 +378,12 @@ const DEBUG_SHOWN: usize = 256;
 
 impl fmt::Debug for RawValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.len() <= DEBUG_SHOWN {
+        if self.len() <= DEBUG_SHOWN {
             if let Ok(value) = self.to_value() {
                 return write!(f, "RawValue({value})");
             }
         }
-        write!(f, "RawValue({:?}, {} bytes)", self.kind(), self.0.len())
+        write!(f, "RawValue({:?}, {} bytes)", self.kind(), self.len())
     }
 }
 
@@ -331,7 +407,7 @@ impl Iterator for ArrayItems {
             // The value was checked as a whole, so its last element is the rest of it:
             // nothing to measure (`echo` of 16 MiB would otherwise scan all of it).
             self.left = 0;
-            return (!rest.is_empty()).then(|| RawValue(self.bytes.slice(self.at..)));
+            return (!rest.is_empty()).then(|| RawValue::trusted(self.bytes.slice(self.at..)));
         }
         // The value was checked as a whole; its elements need no limits of their own.
         let mut scanner = MsgpackScanner::with_limits(usize::MAX, usize::MAX);
@@ -339,7 +415,7 @@ impl Iterator for ArrayItems {
             self.left = 0;
             return None;
         };
-        let item = RawValue(self.bytes.slice(self.at..self.at + n));
+        let item = RawValue::trusted(self.bytes.slice(self.at..self.at + n));
         self.at += n;
         self.left -= 1;
         Some(item)

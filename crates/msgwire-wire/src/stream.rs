@@ -266,16 +266,25 @@ pub fn serialize_item<T: Serialize + ?Sized>(
 ) -> Result<(RawValue, usize), EncodeError> {
     let mut written = Ok(());
     let mut len = 0;
-    let out = crate::raw::write_out(|out| {
+    let mut tail = None;
+    let head = crate::raw::write_out(|out| {
         out.push(0x92);
         // Writing to a Vec cannot fail.
         let _ = id.write(out);
         let prefix = out.len();
-        written = rmp_serde::encode::write_named(out, value);
-        len = out.len() - prefix;
+        let (result, spliced) =
+            crate::bin::splicing(out, |sink| rmp_serde::encode::write_named(sink, value));
+        written = result;
+        len = out.len() - prefix + spliced.as_ref().map_or(0, Bytes::len);
+        tail = spliced;
     });
     written.map_err(|e| EncodeError::Serialize(std::sync::Arc::new(e)))?;
-    Ok((RawValue::trusted(out), len))
+    let params = match tail {
+        // A value ending in a large `Bin`: its bytes are not copied (see `Bin`).
+        Some(tail) => RawValue::spliced(head, tail),
+        None => RawValue::trusted(head),
+    };
+    Ok((params, len))
 }
 
 /// `[id, value]` params for an item already encoded.

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use rmp::encode::{write_array_len, write_map_len, write_nil, write_sint, write_str, write_uint};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::Dialect;
 use crate::error::EncodeError;
@@ -45,7 +45,13 @@ impl Write for Copying<'_> {
 
 impl Body for Copying<'_> {
     fn value(&mut self, v: &RawValue) -> Written {
-        self.0.extend_from_slice(v.as_bytes());
+        match v.pieces() {
+            Some((head, tail)) => {
+                self.0.extend_from_slice(head);
+                self.0.extend_from_slice(tail);
+            }
+            None => self.0.extend_from_slice(v.as_bytes()),
+        }
         Ok(())
     }
 }
@@ -80,14 +86,22 @@ impl Write for Holding<'_> {
 
 impl Body for Holding<'_> {
     fn value(&mut self, v: &RawValue) -> Written {
-        if !self.hold.contains(&v.len()) {
-            self.dst.extend_from_slice(v.as_bytes());
-        } else {
-            self.held_len += v.len();
+        // A value kept in two pieces (a stream item ending in a large bin): its head is
+        // copied, its tail held.
+        let (copied, held) = match v.pieces() {
+            Some((head, tail)) => (&head[..], tail.clone()),
+            None if self.hold.contains(&v.len()) => (&[][..], v.clone().into_bytes()),
+            None => (v.as_bytes(), Bytes::new()),
+        };
+        self.dst.extend_from_slice(copied);
+        if self.hold.contains(&held.len()) {
+            self.held_len += held.len();
             self.held.push(Held {
                 at: self.dst.len(),
-                bytes: v.clone().into_bytes(),
+                bytes: held,
             });
+        } else {
+            self.dst.extend_from_slice(&held);
         }
         Ok(())
     }
