@@ -11,7 +11,7 @@
 //!   result {file_id, bytes_uploaded, checksum_verified, checksum}
 //!
 //!  download(file_id) (server stream)
-//!   items  {data: bin, offset, size, total_size}   64 KiB each, the last one shorter
+//!   items  {offset, size, total_size, data: bin}   64 KiB each, the last one shorter
 //!   result {file_id, filename, content_type, size, checksum, uploaded_at}
 //! ```
 //!
