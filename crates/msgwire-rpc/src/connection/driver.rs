@@ -38,13 +38,14 @@ const SMALL_READ: usize = 128;
 /// 8 MiB message, and a small call on another connection waited up to half a second).
 const MAX_READ: usize = 64 * 1024;
 
-/// A read stops at the end of a message of at most this many bytes when that end is
-/// known, so that the next message starts in a buffer of its own (see
-/// `Reader::upkeep_buffer`). Larger messages are read as they come: the copy of the
+/// A read stops at the end of a message of these sizes when that end is known, so that
+/// the next message starts in a buffer of its own (see `Reader::upkeep_buffer`).
+/// Smaller messages are read as they come: their buffer does not grow, so nothing is
+/// copied, and stopping would only add a system call. Larger ones too: the copy of the
 /// next message's start is small beside them, and buffers of many megabytes cut to
 /// each message's exact size were seen to stay with glibc's allocator after their
 /// connections closed (`tests/memory_amplification.rs`).
-const EXACT_READS_UP_TO: usize = 256 * 1024;
+const EXACT_READS: std::ops::RangeInclusive<usize> = 16 * 1024..=256 * 1024;
 
 /// Messages handed to the session under one lock, at most.
 const MAX_BATCH_MESSAGES: usize = 64;
@@ -304,7 +305,7 @@ impl<R: AsyncRead> Reader<R> {
             match self.codec.frame_end() {
                 // The framing reserved room toward the end already (capped: the end is
                 // the peer's word); the read stops there.
-                Some(end) if end <= EXACT_READS_UP_TO => {
+                Some(end) if EXACT_READS.contains(&end) => {
                     (grow, end.saturating_sub(self.buf.len()).clamp(1, MAX_READ))
                 }
                 _ => (grow, MAX_READ),
