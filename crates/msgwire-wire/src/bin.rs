@@ -227,7 +227,8 @@ mod tests {
             let message =
                 crate::stream::item_message(crate::stream::Direction::FromCallee, params.clone());
             for dialect in Dialect::ALL {
-                let encoder = WireCodec::new(dialect).encoder();
+                let codec = WireCodec::new(dialect);
+                let encoder = codec.encoder();
                 let mut whole = bytes::BytesMut::new();
                 encoder.encode(&message, &mut whole).unwrap();
                 let flat = Message::Notification {
@@ -237,13 +238,9 @@ mod tests {
                 let mut reference = bytes::BytesMut::new();
                 encoder.encode(&flat, &mut reference).unwrap();
                 assert_eq!(whole, reference, "{dialect}");
-                let (mut head, mut held) = (bytes::BytesMut::new(), Vec::new());
-                encoder
-                    .encode_vectored(&message, &mut head, &mut held, 1024..usize::MAX)
-                    .unwrap();
-                let mut joined = head[..held[0].at].to_vec();
-                joined.extend_from_slice(&held[0].bytes);
-                joined.extend_from_slice(&head[held[0].at..]);
+                let (joined, held) =
+                    crate::dialect::tests::vectored(&codec, &message, 1024..usize::MAX);
+                assert_eq!(held, 1, "{dialect}");
                 assert_eq!(joined, &reference[..], "{dialect}");
             }
         };

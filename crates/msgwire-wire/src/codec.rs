@@ -31,7 +31,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use msgwire_frame::{length::LengthPrefixed, msgpack::SelfDelimited, Framing};
 
-use crate::dialect::encode::{Copying, Holding};
+use crate::dialect::encode::Body;
 use crate::dialect::{
     encode_body, parse_framed_binary, parse_framed_map, parse_msgpack_rpc, salvage_request_id,
 };
@@ -244,10 +244,9 @@ impl Encoder {
     /// appended.
     pub fn encode(&self, message: &Message, dst: &mut BytesMut) -> Result<()> {
         dst.reserve(message.encoded_len_hint().min(64 * 1024));
-        self.encode_with(dst, |dst| {
-            encode_body(self.dialect, &mut Copying(dst), message)?;
-            Ok(0)
-        })
+        // Nothing held (an empty range): no value is left out, and the list never
+        // allocates.
+        self.encode_vectored(message, dst, &mut Vec::new(), 0..0)
     }
 
     /// Like [`encode`](Self::encode), but a param or result whose length is in `hold`
@@ -283,37 +282,15 @@ impl Encoder {
         hold: std::ops::Range<usize>,
     ) -> Result<()> {
         let before = held.len();
-        let encoded = self.encode_with(dst, |dst| {
-            let mut body = Holding {
-                dst,
-                held,
-                hold,
-                held_len: 0,
-            };
-            encode_body(self.dialect, &mut body, message)?;
-            Ok(body.held_len)
-        });
-        if encoded.is_err() {
-            held.truncate(before);
-        }
-        encoded
-    }
-
-    /// Frames the body `write` appends (it returns how many of the body's bytes it held
-    /// out of `dst`): the length prefix of the framed dialects, and the length limit.
-    fn encode_with(
-        &self,
-        dst: &mut BytesMut,
-        write: impl FnOnce(&mut BytesMut) -> std::result::Result<usize, EncodeError>,
-    ) -> Result<()> {
         let start = dst.len();
         let framed = !matches!(self.dialect, Dialect::MsgpackRpc);
         if framed {
             dst.put_u32(0);
         }
-        let written = write(dst);
-        let checked = written.and_then(|held| {
-            let body = dst.len() - start - if framed { 4 } else { 0 } + held;
+        let written = encode_body(self.dialect, &mut Body { dst, held, hold }, message);
+        let checked = written.and_then(|()| {
+            let held_len: usize = held[before..].iter().map(|h| h.bytes.len()).sum();
+            let body = dst.len() - start - if framed { 4 } else { 0 } + held_len;
             let max = self.limits.max_frame_length();
             let too_long = EncodeError::TooLong { length: body, max };
             if body > max {
@@ -327,6 +304,7 @@ impl Encoder {
         });
         checked.map_err(|e| {
             dst.truncate(start);
+            held.truncate(before);
             WireError::Encode(e)
         })
     }

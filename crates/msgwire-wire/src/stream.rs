@@ -268,9 +268,7 @@ pub fn serialize_item<T: Serialize + ?Sized>(
     let mut len = 0;
     let mut tail = None;
     let head = crate::raw::write_out(|out| {
-        out.push(0x92);
-        // Writing to a Vec cannot fail.
-        let _ = id.write(out);
+        write_header(out, 2, id);
         let prefix = out.len();
         let (result, spliced) =
             crate::bin::splicing(out, |sink| rmp_serde::encode::write_named(sink, value));
@@ -297,10 +295,15 @@ pub fn item_params(id: &CallId, value: &[u8]) -> RawValue {
 /// A fixarray header of `len` elements followed by `id`.
 fn header(len: u8, id: &CallId) -> Vec<u8> {
     let mut out = Vec::with_capacity(16);
+    write_header(&mut out, len, id);
+    out
+}
+
+/// Appends a fixarray header of `len` elements and `id` to `out`.
+fn write_header(out: &mut Vec<u8>, len: u8, id: &CallId) {
     out.push(0x90 | len);
     // Writing to a Vec cannot fail.
-    let _ = id.write(&mut out);
-    out
+    let _ = id.write(out);
 }
 
 fn trusted(out: Vec<u8>) -> RawValue {

@@ -17,58 +17,20 @@ use crate::{CallId, Held, Message, RawValue, RpcError, ERROR_METHOD};
 
 type Written = Result<(), EncodeError>;
 
-/// Where a message body is written: any `Write`, plus how params and results go in
-/// (copied, or left out to be written from their own buffers).
-pub(crate) trait Body: Write {
-    /// Writes a param or result value.
-    fn value(&mut self, v: &RawValue) -> Written;
-}
-
-/// A body copied whole into a buffer.
-pub(crate) struct Copying<'a>(pub(crate) &'a mut BytesMut);
-
-impl Write for Copying<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.0.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Body for Copying<'_> {
-    fn value(&mut self, v: &RawValue) -> Written {
-        match v.pieces() {
-            Some((head, tail)) => {
-                self.0.extend_from_slice(head);
-                self.0.extend_from_slice(tail);
-            }
-            None => self.0.extend_from_slice(v.as_bytes()),
-        }
-        Ok(())
-    }
-}
-
-/// A body whose values with a length in `hold` are not copied: each is recorded in
-/// `held` with where it goes in the buffer (see [`Encoder::encode_vectored`]).
+/// Where a message body is written: appended to `dst`, except params and results whose
+/// length is in `hold`, which are recorded in `held` with where they go in `dst`
+/// instead of copied (see [`Encoder::encode_vectored`]; an empty `hold` copies
+/// everything, as [`Encoder::encode`] does).
 ///
 /// [`Encoder::encode_vectored`]: crate::Encoder::encode_vectored
-pub(crate) struct Holding<'a> {
+/// [`Encoder::encode`]: crate::Encoder::encode
+pub(crate) struct Body<'a> {
     pub(crate) dst: &'a mut BytesMut,
     pub(crate) held: &'a mut Vec<Held>,
     pub(crate) hold: std::ops::Range<usize>,
-    /// Bytes held by this message so far.
-    pub(crate) held_len: usize,
 }
 
-impl Write for Holding<'_> {
+impl Write for Body<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.dst.extend_from_slice(buf);
         Ok(buf.len())
@@ -84,31 +46,24 @@ impl Write for Holding<'_> {
     }
 }
 
-impl Body for Holding<'_> {
-    fn value(&mut self, v: &RawValue) -> Written {
-        // A value kept in two pieces (a stream item ending in a large bin): its head is
-        // copied, its tail held.
-        let (copied, held) = match v.pieces() {
-            Some((head, tail)) => (&head[..], tail.clone()),
-            None if self.hold.contains(&v.len()) => (&[][..], v.clone().into_bytes()),
-            None => (v.as_bytes(), Bytes::new()),
-        };
-        self.dst.extend_from_slice(copied);
-        if self.hold.contains(&held.len()) {
-            self.held_len += held.len();
-            self.held.push(Held {
-                at: self.dst.len(),
-                bytes: held,
-            });
-        } else {
-            self.dst.extend_from_slice(&held);
-        }
-        Ok(())
+/// Writes a param or result value. A value kept in two pieces (a stream item ending in
+/// a large bin) has its head copied and its tail held.
+fn value(w: &mut Body<'_>, v: &RawValue) -> Written {
+    let (copied, rest) = match v.pieces() {
+        Some((head, tail)) => (&head[..], tail.clone()),
+        None if w.hold.contains(&v.len()) => (&[][..], v.clone().into_bytes()),
+        None => (v.as_bytes(), Bytes::new()),
+    };
+    w.dst.extend_from_slice(copied);
+    if w.hold.contains(&rest.len()) {
+        w.held.push(Held {
+            at: w.dst.len(),
+            bytes: rest,
+        });
+    } else {
+        w.dst.extend_from_slice(&rest);
     }
-}
-
-fn value<B: Body>(w: &mut B, v: &RawValue) -> Written {
-    w.value(v)
+    Ok(())
 }
 
 fn id<W: Write>(w: &mut W, id: &CallId) -> Written {
@@ -144,7 +99,7 @@ fn nil<W: Write>(w: &mut W) -> Written {
 }
 
 /// Writes what follows the length prefix (msgpack-rpc has none): the whole message.
-pub(crate) fn encode_body<B: Body>(dialect: Dialect, w: &mut B, message: &Message) -> Written {
+pub(crate) fn encode_body(dialect: Dialect, w: &mut Body<'_>, message: &Message) -> Written {
     match dialect {
         Dialect::MsgpackRpc => msgpack_rpc(w, message),
         Dialect::FramedBinary => {
@@ -165,7 +120,7 @@ fn error_params<W: Write>(w: &mut W, e: &RpcError) -> Written {
 }
 
 /// `[0, id, method, params]`, `[1, id, error, result]` or `[2, method, params]`.
-fn msgpack_rpc<B: Body>(w: &mut B, message: &Message) -> Written {
+fn msgpack_rpc(w: &mut Body<'_>, message: &Message) -> Written {
     match message {
         Message::Request {
             id: i,
@@ -221,7 +176,7 @@ fn framed_binary_head(message: &Message) -> Result<(u8, u32), EncodeError> {
 }
 
 /// The framed-binary body: `{"method", "params"}`, `{"result"}` or `{"error", "code"}`.
-fn framed_binary_body<B: Body>(w: &mut B, message: &Message) -> Written {
+fn framed_binary_body(w: &mut Body<'_>, message: &Message) -> Written {
     match message {
         Message::Request { method, params, .. } | Message::Notification { method, params } => {
             method_params(w, method, params, 2)
@@ -250,7 +205,7 @@ fn framed_binary_body<B: Body>(w: &mut B, message: &Message) -> Written {
 
 /// The framed-map body: `{"method", "params", "id"}`, `{"result", "error", "id"}` or
 /// `{"method", "params"}`.
-fn framed_map<B: Body>(w: &mut B, message: &Message) -> Written {
+fn framed_map(w: &mut Body<'_>, message: &Message) -> Written {
     match message {
         Message::Request {
             id: i,
@@ -293,7 +248,7 @@ fn framed_map<B: Body>(w: &mut B, message: &Message) -> Written {
 }
 
 /// A map of `len` entries that starts with `"method"` and `"params"`.
-fn method_params<B: Body>(w: &mut B, method: &str, params: &RawValue, len: u32) -> Written {
+fn method_params(w: &mut Body<'_>, method: &str, params: &RawValue, len: u32) -> Written {
     map(w, len)?;
     text(w, "method")?;
     text(w, method)?;
@@ -302,7 +257,7 @@ fn method_params<B: Body>(w: &mut B, method: &str, params: &RawValue, len: u32) 
 }
 
 /// `{"code", "message", "data"?}`.
-fn error_map<B: Body>(w: &mut B, e: &RpcError) -> Written {
+fn error_map(w: &mut Body<'_>, e: &RpcError) -> Written {
     map(w, if e.data.is_some() { 3 } else { 2 })?;
     text(w, "code")?;
     int(w, e.code.as_i64())?;

@@ -37,7 +37,7 @@ mod decode;
 pub(crate) mod encode;
 mod read;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub(crate) use decode::{
     parse_framed_binary, parse_framed_map, parse_msgpack_rpc, salvage_request_id,

@@ -716,7 +716,7 @@ fn direct_encoding_is_the_same_bytes_as_one_value() {
                 1 << 20..usize::MAX,
             ] {
                 assert_eq!(
-                    vectored(&codec, message, hold.clone()),
+                    vectored(&codec, message, hold.clone()).0,
                     &wire[..],
                     "vectored, values of {hold:?} bytes held: {dialect} {message:?}"
                 );
@@ -726,8 +726,12 @@ fn direct_encoding_is_the_same_bytes_as_one_value() {
 }
 
 /// `message` encoded with `encode_vectored` after some bytes already in the buffer,
-/// the held values put back where they belong.
-fn vectored(codec: &WireCodec, message: &Message, hold: std::ops::Range<usize>) -> Vec<u8> {
+/// the held values put back where they belong; and how many were held.
+pub(crate) fn vectored(
+    codec: &WireCodec,
+    message: &Message,
+    hold: std::ops::Range<usize>,
+) -> (Vec<u8>, usize) {
     let mut head = BytesMut::from(&b"before"[..]);
     let mut held = Vec::new();
     codec
@@ -743,7 +747,7 @@ fn vectored(codec: &WireCodec, message: &Message, hold: std::ops::Range<usize>) 
         at = part.at;
     }
     joined.extend_from_slice(&head[at..]);
-    joined
+    (joined, held.len())
 }
 
 #[test]
