@@ -199,22 +199,14 @@ impl Router {
             let handler = Arc::clone(&handler);
             let shape = Arc::clone(&shape);
             // Each step is guarded against panics on its own, and the handler's future
-            // is made inside the expression that awaits it: a future held in a local
-            // and then moved into a `catch_unwind` wrapper was stored twice in this
-            // one (rustc keeps a moved-from local's room), which doubled the memory of
+            // is made inside what awaits it (`caught`): a future held in a local and
+            // then moved into a `catch_unwind` wrapper was stored twice in this one
+            // (rustc keeps a moved-from local's room), which doubled the memory of
             // every running call — 5.2 KiB for an open `subscribeEvents` stream.
             Box::pin(async move {
                 let p = guarded(&method, || params::decode::<P>(&method, &shape, &params))?;
                 drop(params);
-                let handler = &*handler;
-                let outcome =
-                    AssertUnwindSafe(futures::future::lazy(|_| handler(ctx, p)).flatten())
-                        .catch_unwind()
-                        .await;
-                let result = match outcome {
-                    Ok(result) => result.map_err(Into::into)?,
-                    Err(panic) => return Err(panic_error(Some(&method), panic.as_ref())),
-                };
+                let result = caught(&method, || (*handler)(ctx, p)).await?;
                 guarded(&method, || {
                     RawValue::serialize(&result).map_err(|e| {
                         RpcError::internal(format!(
@@ -242,7 +234,7 @@ impl Router {
         let handler = Arc::new(handler);
         let call: Arc<CallHandler> = Arc::new(move |ctx, method, params| {
             let handler = Arc::clone(&handler);
-            Box::pin(async move { caught(&method, async { (*handler)(ctx, params).await }).await })
+            Box::pin(async move { caught(&method, || (*handler)(ctx, params)).await })
         });
         self.routes().calls.insert(name.into(), call);
         self
@@ -361,13 +353,10 @@ impl Router {
                 match params::decode::<P>(&method, &shape, &params) {
                     Ok(p) => {
                         drop(params);
-                        let work = async {
-                            (*handler)(ctx, p).await;
-                            Ok(RawValue::nil())
-                        };
                         // A panic is logged (once, rate-free: it is this end's bug) by
                         // `caught`; nothing else can fail here.
-                        let _ = caught(&method, work).await;
+                        let run = || (*handler)(ctx, p).map(Ok::<(), RpcError>);
+                        let _ = caught(&method, run).await;
                     }
                     // The peer's params do not fit: a notification has no answer to
                     // carry the error, and a peer must not be able to flood the log.
@@ -463,14 +452,24 @@ fn guarded<T>(method: &str, work: impl FnOnce() -> Result<T, RpcError>) -> Resul
 }
 
 /// Runs `work`, turning a panic into INTERNAL naming `method`.
-async fn caught<Fut>(method: &str, work: Fut) -> Result<RawValue, RpcError>
+///
+/// The future is made by `make` when first polled (a panic while making it is caught
+/// too), inside the combinator that runs it: an `async fn` taking the future would
+/// store it twice (its parameter's room is kept beside the wrapper's).
+fn caught<'a, T, E, Fut>(
+    method: &'a str,
+    make: impl FnOnce() -> Fut + 'a,
+) -> impl Future<Output = Result<T, RpcError>> + 'a
 where
-    Fut: Future<Output = Result<RawValue, RpcError>>,
+    Fut: Future<Output = Result<T, E>> + 'a,
+    E: Into<RpcError>,
 {
-    match AssertUnwindSafe(work).catch_unwind().await {
-        Ok(result) => result,
-        Err(panic) => Err(panic_error(Some(method), panic.as_ref())),
-    }
+    AssertUnwindSafe(futures::future::lazy(move |_| make()).flatten())
+        .catch_unwind()
+        .map(move |outcome| match outcome {
+            Ok(result) => result.map_err(Into::into),
+            Err(panic) => Err(panic_error(Some(method), panic.as_ref())),
+        })
 }
 
 impl Service<RpcRequest> for Router {
