@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use msgwire_rpc::{CallOptions, Client, Value};
 
 use crate::call::{timeout, CallSpec};
-use crate::json::to_json;
+use msgwire_http::json::to_json;
 
 /// Options of `msgwire bench`. Every call sends the same params, and every answer must
 /// equal the first one.

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use msgwire_rpc::{CallError, CallOptions, Dialect, Value};
 
-use crate::json::{from_json, to_json};
 use crate::target::Target;
+use msgwire_http::json::{from_json, to_json};
 
 /// What `msgwire call`, `bench` and `stream` all take: where, which method, which
 /// arguments, in which dialect.

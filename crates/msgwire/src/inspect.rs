@@ -33,7 +33,7 @@ use msgwire_frame::{
 };
 use serde_json::{json, Map, Value as Json};
 
-use crate::json::{bin, decode_msgpack, to_json};
+use msgwire_http::json::{bin, decode_msgpack, to_json};
 
 /// Options of `msgwire inspect`.
 #[derive(Debug, Args)]

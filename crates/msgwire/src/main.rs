@@ -4,7 +4,6 @@ mod bench;
 mod call;
 mod files;
 mod inspect;
-mod json;
 mod serve;
 mod stream;
 mod target;

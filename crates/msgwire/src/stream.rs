@@ -4,7 +4,7 @@ use clap::Args;
 use msgwire_rpc::{CallError, CallOptions, RawValue};
 
 use crate::call::RequestSpec;
-use crate::json::to_json;
+use msgwire_http::json::to_json;
 
 /// Options of `msgwire stream`.
 #[derive(Debug, Args)]

@@ -1,0 +1,1 @@
+//! The browser playground (to be written).

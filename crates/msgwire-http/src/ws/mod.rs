@@ -1,0 +1,1 @@
+//! msgpack-rpc over WebSocket (to be written).
