@@ -27,13 +27,15 @@
 //! | `sumChunked` | client stream | none; items: a `chunked_start`, `chunk`…, `chunked_end` sequence of numbers | `{count, sum}` ([`chunked`]) |
 //!
 //! [`router`] gives the unary services alone, which need no state;
-//! [`Services::router`] gives everything.
+//! [`Services::router`] gives everything, with `getUser` read through the services'
+//! [`cache`]. [`STREAM_METHODS`] names the methods that stream.
 //!
 //! [`RpcError`]: msgwire_wire::RpcError
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bus;
+pub mod cache;
 pub mod chat;
 pub mod chunked;
 pub mod events;
@@ -50,6 +52,16 @@ pub use services::{
 };
 
 use msgwire_rpc::Router;
+
+/// The methods of [`Services::router`] that stream (items in, out, or both), as opposed
+/// to the unary ones: what metrics count as streams open while their calls run.
+pub const STREAM_METHODS: &[&str] = &[
+    "upload",
+    "download",
+    "chat",
+    "subscribeEvents",
+    "sumChunked",
+];
 
 /// The unary services — math, users, orders — on a new router: the ones that need no
 /// state. [`Services::router`] has these and the stream services.

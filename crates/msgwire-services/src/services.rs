@@ -1,5 +1,7 @@
 //! Every reference service on one router, with the state the stream services keep: a
-//! data directory for files, the chat rooms, the event store and its bus.
+//! data directory for files, the chat rooms, the event store and its bus, and the cache
+//! `getUser` reads through (`users:<id>`; a [`MemoryCache`] unless
+//! [`Services::with_cache`] gives another).
 //!
 //! ```
 //! use msgwire_services::{Services, ServicesConfig};
@@ -12,6 +14,7 @@
 //! })?;
 //! let router = services.router();
 //! assert!(router.has_method("upload") && router.has_method("add"));
+//! assert_eq!(services.cache().stats().entries, 0);
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -24,11 +27,13 @@ use msgwire_wire::{RawValue, RpcError};
 use serde::{Deserialize, Serialize};
 
 use crate::bus::{Bus, InProcessBus};
+use crate::cache::{Cache, MemoryCache, MemoryCacheConfig};
 use crate::chat::{chat_call, ChatHub, ChatMessage};
 use crate::chunked::{ChunkLimits, ChunkMessage, Reassembler};
 use crate::events::{EventStore, StreamEvent};
 use crate::files::{download_call, upload_call, DownloadChunk, FileStore, DEFAULT_MAX_UPLOAD};
 use crate::math::{self, Number, Pair};
+use crate::users::{self, GetUserParams};
 
 /// The default data directory, relative to the working directory: `msgwire-data`.
 pub const DEFAULT_DATA_DIR: &str = "msgwire-data";
@@ -57,11 +62,15 @@ pub struct ServicesConfig {
     pub heartbeat: Duration,
     /// What one `sumChunked` call may send.
     pub chunk_limits: ChunkLimits,
+    /// The bounds and default time to live of the in-process cache (unused when
+    /// [`Services::with_cache`] gives another cache).
+    pub cache: MemoryCacheConfig,
 }
 
 impl Default for ServicesConfig {
     /// [`DEFAULT_DATA_DIR`], [`DEFAULT_MAX_UPLOAD`] (1 GiB), [`DEFAULT_CHAT_BACKLOG`],
-    /// [`DEFAULT_EVENT_HISTORY`], [`DEFAULT_HEARTBEAT`], [`ChunkLimits::default`].
+    /// [`DEFAULT_EVENT_HISTORY`], [`DEFAULT_HEARTBEAT`], [`ChunkLimits::default`],
+    /// [`MemoryCacheConfig::default`].
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
@@ -70,6 +79,7 @@ impl Default for ServicesConfig {
             event_history: DEFAULT_EVENT_HISTORY,
             heartbeat: DEFAULT_HEARTBEAT,
             chunk_limits: ChunkLimits::default(),
+            cache: MemoryCacheConfig::default(),
         }
     }
 }
@@ -82,6 +92,7 @@ pub struct Services {
     events: Arc<EventStore>,
     heartbeat: Duration,
     chunk_limits: ChunkLimits,
+    cache: Arc<dyn Cache>,
 }
 
 impl Services {
@@ -102,7 +113,21 @@ impl Services {
             events: Arc::new(EventStore::new(bus, config.event_history)),
             heartbeat: config.heartbeat,
             chunk_limits: config.chunk_limits,
+            cache: Arc::new(MemoryCache::new(config.cache)),
         })
+    }
+
+    /// The services reading through `cache` instead of their in-process one (a shared
+    /// backend, say). Routers made before this keep the cache they were made with.
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The cache the services read through; its stats are the metrics' cache hits and
+    /// misses.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.cache
     }
 
     /// The file store.
@@ -125,7 +150,8 @@ impl Services {
         self.register(Router::new())
     }
 
-    /// Adds every service to `router`: [`crate::register`]'s and the stream services.
+    /// Adds every service to `router`: [`crate::register`]'s, with `getUser` read
+    /// through the cache, and the stream services.
     pub fn register(&self, router: Router) -> Router {
         let (files, uploads) = (self.files.clone(), self.files.clone());
         let info_files = self.files.clone();
@@ -133,7 +159,13 @@ impl Services {
         let (events, publisher) = (Arc::clone(&self.events), Arc::clone(&self.events));
         let heartbeat = self.heartbeat;
         let limits = self.chunk_limits;
+        let cache = Arc::clone(&self.cache);
         crate::register(router)
+            // Replaces the uncached one: the last handler registered under a name wins.
+            .method("getUser", move |p: GetUserParams| {
+                let cache = Arc::clone(&cache);
+                async move { users::get_user_cached(cache.as_ref(), None, p).await }
+            })
             .method_with_context("upload", move |ctx: Context, (): ()| {
                 let store = uploads.clone();
                 let input = ctx.input::<RawValue>();

@@ -1,7 +1,28 @@
 //! users: `getUser(id)`, `listUsers(role?)` over a fixed directory — Alice (admin), Bob
 //! (editor), Charlie (viewer).
+//!
+//! [`get_user_cached`] is `getUser` read through a [`Cache`] under `users:<id>`, as
+//! [`Services`](crate::Services) serves it:
+//!
+//! ```
+//! use msgwire_services::cache::{Cache, MemoryCache};
+//! use msgwire_services::users::{get_user_cached, GetUserParams};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), msgwire_wire::RpcError> {
+//! let cache = MemoryCache::default();
+//! let bob = get_user_cached(&cache, None, GetUserParams { id: 2 }).await?;
+//! let again = get_user_cached(&cache, None, GetUserParams { id: 2 }).await?;
+//! assert_eq!(bob.name, "Bob");
+//! assert_eq!(again, bob);
+//! assert_eq!((cache.stats().misses, cache.stats().hits), (1, 1));
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
 
 use msgwire_wire::RpcError;
+
+use crate::cache::{key, Cache, CacheExt};
 use serde::{Deserialize, Serialize};
 
 /// A user record.
@@ -47,6 +68,21 @@ pub fn get_user(p: GetUserParams) -> Result<User, RpcError> {
         .into_iter()
         .find(|u| u.id == p.id)
         .ok_or_else(|| RpcError::not_found(format!("user {} not found", p.id)))
+}
+
+/// [`get_user`] read through `cache` under `users:<id>`, stored for `ttl` (`None`: the
+/// cache's default). NOT_FOUND is not cached: an unknown id is looked up every time
+/// (callers asking for it at once still share one lookup, and its error).
+pub async fn get_user_cached(
+    cache: &dyn Cache,
+    ttl: Option<Duration>,
+    p: GetUserParams,
+) -> Result<User, RpcError> {
+    let id = p.id;
+    let lookup = async move { get_user(p) };
+    Ok(cache
+        .get_or_set_typed(&key("users", id), ttl, lookup)
+        .await?)
 }
 
 /// `listUsers` params: `[]`, `[role]` or `{"role": ..}`.
