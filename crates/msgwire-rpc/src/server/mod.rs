@@ -33,10 +33,13 @@
 
 mod serve;
 
+use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use msgwire_wire::{detect, ConfigError, Detected, Dialect};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -46,9 +49,9 @@ use tokio_util::sync::CancellationToken;
 use crate::builder::Builder;
 use crate::config::{ConnectionConfig, Settings};
 use crate::connection::{drive, Handler, Inner as ConnectionInner};
-use crate::dispatch::LayerStack;
-use crate::error::CloseReason;
-use crate::Router;
+use crate::dispatch::{Dispatcher, LayerStack};
+use crate::error::{panic_error, CloseReason};
+use crate::{Context, RawValue, Router, RpcError, RpcRequest};
 
 pub use serve::{Listener, Serve, WithGracefulShutdown};
 
@@ -62,6 +65,10 @@ pub struct Server {
 
 struct Inner {
     handler: Arc<dyn Handler>,
+    /// The same router and layers, for [`Server::call_local`].
+    dispatcher: Dispatcher,
+    /// The context of every local call: no connection behind it.
+    local: Context,
     connection: ConnectionConfig,
     first_byte_timeout: Option<Duration>,
     shutdown_grace: Duration,
@@ -95,9 +102,12 @@ impl Server {
         connection: ConnectionConfig,
         side: ServerSide,
     ) -> Server {
+        let dispatcher = layers.wrap(router);
         Server {
             inner: Arc::new(Inner {
-                handler: Arc::new(layers.wrap(router)),
+                handler: Arc::new(dispatcher.clone()),
+                dispatcher,
+                local: Context::detached(),
                 connection,
                 first_byte_timeout: side.first_byte_timeout,
                 shutdown_grace: side.shutdown_grace,
@@ -132,6 +142,48 @@ impl Server {
     /// Serves connections accepted from any [`Listener`].
     pub fn serve<L: Listener>(&self, listener: L) -> Serve<L> {
         Serve::new(self.clone(), listener)
+    }
+
+    /// Answers one call in this process, without a connection: `method` with `params`
+    /// goes through the same middleware and router a peer's call does, and the
+    /// handler's future is returned to await (dropping it cancels the call). For
+    /// callers inside the server's own process, such as an HTTP gateway.
+    ///
+    /// The handler's [`Context`] belongs to no connection: a handler that calls its peer
+    /// back, or a stream method (which needs its connection's stream input and output),
+    /// fails — serve those over a connection ([`serve_connection`](Self::serve_connection)
+    /// on an in-memory duplex). A panic in the handler is answered INTERNAL, as on a
+    /// connection. No per-connection limit applies: bound the callers instead.
+    ///
+    /// ```
+    /// use msgwire_rpc::{Router, RpcError, Server};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let router = Router::new().method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) });
+    /// let server = Server::new(router);
+    /// let params = msgwire_rpc::RawValue::serialize(&(2, 3)).unwrap();
+    /// let sum = server.call_local("add", params).await.unwrap();
+    /// assert_eq!(sum.deserialize::<i64>().unwrap(), 5);
+    /// # });
+    /// ```
+    pub fn call_local(
+        &self,
+        method: impl Into<String>,
+        params: RawValue,
+    ) -> impl Future<Output = Result<RawValue, RpcError>> + Send + 'static {
+        let method = method.into();
+        let started = self.inner.dispatcher.start(RpcRequest::call(
+            method.clone(),
+            params,
+            self.inner.local.clone(),
+        ));
+        async move {
+            let pending = started?;
+            AssertUnwindSafe(pending)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panic_error(Some(&method), panic.as_ref())))
+        }
     }
 
     /// Serves one connection, whatever carries it, until it closes: detects its
