@@ -13,7 +13,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod backend;
+pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod negotiate;
 pub mod page;
 pub mod ws;

@@ -3,6 +3,7 @@
 mod bench;
 mod call;
 mod files;
+mod gateway;
 mod inspect;
 mod serve;
 mod stream;
@@ -34,6 +35,18 @@ enum Command {
     /// Unix socket. On SIGTERM or Ctrl-C the server stops accepting, lets calls in flight
     /// finish (up to --shutdown-grace), then exits.
     Serve(serve::ServeArgs),
+    /// Serve the HTTP side alone, forwarding to the services in other processes.
+    ///
+    /// The same endpoints as `msgwire serve --http` (JSON and MessagePack, POST
+    /// /rpc/METHOD, /health, /metrics), each call sent over RPC to the upstream named for
+    /// its service, with a pool of connections per upstream, a per-call timeout and
+    /// bounded retries after connection failures. An upstream that cannot be reached
+    /// answers 502 and shows in /health as down (503) until it is back; the gateway
+    /// reconnects by itself.
+    ///
+    /// Example: msgwire gateway --http 0.0.0.0:8080 --upstream users=127.0.0.1:7430
+    /// --upstream orders=127.0.0.1:7440
+    Gateway(gateway::GatewayArgs),
     /// Make one call: JSON arguments in, the JSON result out.
     ///
     /// Exit status 0 with the result on stdout; 1 with "<CODE> (<n>): <message>" on
@@ -97,6 +110,7 @@ fn main() -> ExitCode {
             rt.block_on(async move {
                 match command {
                     Command::Serve(args) => serve::run(args).await.map(|()| 0),
+                    Command::Gateway(args) => gateway::run(args).await.map(|()| 0),
                     Command::Call(args) => call::run(args).await.map(status),
                     Command::Bench(args) => bench::run(args).await.map(status),
                     Command::Inspect(args) => inspect::run(&args).map(status),

@@ -1,12 +1,19 @@
-//! `msgwire serve`: the reference services on an RPC port (and a Unix socket).
+//! `msgwire serve`: the reference services on an RPC port (and a Unix socket) and on
+//! an HTTP port (JSON and MessagePack endpoints, /health, /metrics, /ws, the playground).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
+use msgwire_http::app::{AppConfig, AppState};
+use msgwire_http::backend::{Backend, BackendOptions};
+use msgwire_http::metrics::{Metrics, Transport};
+use msgwire_http::ws::WsConfig;
 use msgwire_rpc::Server;
+use msgwire_services::cache::MemoryCacheConfig;
 use msgwire_services::{Services, ServicesConfig};
 use tokio::net::TcpListener;
 
@@ -18,10 +25,31 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
     rpc: String,
 
-    /// Address of the HTTP listener (JSON gateway, health, metrics). Accepted now; the
-    /// gateway arrives in a later release and nothing listens here yet.
+    /// Address of the HTTP listener: the JSON and MessagePack endpoints, POST
+    /// /rpc/METHOD, /health, /metrics, msgpack-rpc over WebSocket at /ws and the
+    /// playground page at /. Port 0 picks a free port; the chosen address is printed.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
     http: String,
+
+    /// Largest WebSocket message accepted on /ws, in bytes (a unit as for
+    /// --max-upload); larger ones close the socket with 1009.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    max_ws_message: u64,
+
+    /// Seconds an HTTP call may take before it is answered 504 (DEADLINE_EXCEEDED).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_timeout: u64,
+
+    /// Seconds a cached user record (getUser) stays fresh.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    cache_ttl: u64,
+
+    /// Entries the in-process cache holds at most; the oldest go first.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    cache_entries: usize,
 
     /// Also serve RPC on this Unix socket (replaced if it exists).
     #[arg(long, value_name = "PATH")]
@@ -159,6 +187,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_upload: args.max_upload,
         chat_backlog: args.chat_backlog,
         heartbeat: Duration::from_secs(args.heartbeat),
+        cache: MemoryCacheConfig {
+            default_ttl: Duration::from_secs(args.cache_ttl),
+            max_entries: args.cache_entries,
+            ..MemoryCacheConfig::default()
+        },
         ..ServicesConfig::default()
     })
     .with_context(|| {
@@ -167,7 +200,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             data_dir.display()
         )
     })?;
+    let metrics = Metrics::new(
+        msgwire_services::STREAM_METHODS,
+        Some(Arc::clone(services.cache())),
+    );
     let server = Server::builder()
+        .layer(metrics.layer())
         .max_frame_length(args.max_frame)
         .max_depth(args.max_depth)
         .max_connections(args.max_connections)
@@ -196,10 +234,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir.display(),
         show_bytes(args.max_upload)
     ));
+    let http = TcpListener::bind(&args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
     say(&format!(
-        "http {} not served yet (the HTTP gateway is a later release)",
-        args.http
+        "http listening on {} (JSON and MessagePack endpoints, /rpc/METHOD, /health, /metrics, /ws, playground at /)",
+        http.local_addr()?
     ));
+    let limits =
+        msgwire_wire::Limits::new(args.max_frame, args.max_depth).context("invalid limits")?;
+    let backend = Backend::local(
+        server.clone(),
+        BackendOptions {
+            timeout: Duration::from_secs(args.http_timeout),
+            ..BackendOptions::default()
+        },
+    );
+    let ws = WsConfig {
+        max_message: usize::try_from(args.max_ws_message).unwrap_or(usize::MAX),
+        ..WsConfig::default()
+    };
+    let app = AppState::new(
+        AppConfig::new(backend, metrics.clone())
+            .with_cache(Arc::clone(services.cache()))
+            .with_websocket_config(server.clone(), ws)
+            .with_limits(limits),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -210,10 +270,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(
         server
-            .serve_tcp(listener)
+            .serve(metrics.listener(listener, Transport::Tcp))
             .with_graceful_shutdown(stopped())
             .into_future(),
     );
+    tasks.spawn(msgwire_http::app::serve(
+        http,
+        app,
+        stopped(),
+        Duration::from_secs(args.shutdown_grace),
+    ));
     #[cfg(unix)]
     if let Some(path) = &args.unix {
         if path.exists() {
@@ -225,7 +291,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         say(&format!("rpc listening on unix:{}", path.display()));
         tasks.spawn(
             server
-                .serve_unix(unix)
+                .serve(metrics.listener(unix, Transport::Unix))
                 .with_graceful_shutdown(stopped())
                 .into_future(),
         );
@@ -255,14 +321,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Prints one status line on stdout. The server keeps serving when nobody reads its
 /// stdout any more (a closed pipe, a full disk): status lines are not worth dying for.
 fn say(line: &str) {
-    if let Err(e) = crate::print_line(&format!("msgwire serve: {line}")) {
+    say_as("serve", line);
+}
+
+/// [`say`] for any subcommand: `msgwire COMMAND: line`.
+pub(crate) fn say_as(command: &str, line: &str) {
+    if let Err(e) = crate::print_line(&format!("msgwire {command}: {line}")) {
         tracing::warn!("cannot print to stdout: {e}");
     }
 }
 
 use std::future::IntoFuture as _;
 
-async fn shutdown_signal() -> anyhow::Result<()> {
+pub(crate) async fn shutdown_signal() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

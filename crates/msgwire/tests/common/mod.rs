@@ -149,8 +149,14 @@ impl Serve {
     /// remove environment variables, say).
     pub fn start_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Serve {
         let mut cmd = msgwire();
-        cmd.args(["serve", "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(args);
+        cmd.arg("serve");
+        // Free ports unless the test names its own.
+        for (flag, default) in [("--rpc", "127.0.0.1:0"), ("--http", "127.0.0.1:0")] {
+            if !args.contains(&flag) {
+                cmd.args([flag, default]);
+            }
+        }
+        cmd.args(args);
         configure(&mut cmd);
         let mut child = cmd
             .stdin(Stdio::null())
@@ -374,5 +380,125 @@ impl Drop for Nvim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// The HTTP address it printed ("http listening on ADDR"), waiting for the line.
+    pub fn http_addr(&mut self) -> SocketAddr {
+        let line = self.wait_line(|l| l.starts_with("msgwire serve: http listening on "));
+        parse_listening(&line, "msgwire serve: http listening on ")
+    }
+}
+
+/// The address in a "… listening on ADDR (…)" line.
+pub fn parse_listening(line: &str, prefix: &str) -> SocketAddr {
+    let addr = line
+        .trim_start_matches(prefix)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    addr.parse()
+        .unwrap_or_else(|e| panic!("{addr:?} in {line:?} is not an address: {e}"))
+}
+
+/// An HTTP answer read by [`http_request`].
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), its whole answer
+/// read; a plain client for tests, so that no HTTP library of the server's own is in
+/// the way. `headers` are `(name, value)` pairs.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("cannot connect over HTTP");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .expect("cannot read the HTTP answer");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A chunked body's data.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&raw[..end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
     }
 }
