@@ -278,7 +278,7 @@ fn call_with_stdout_closed_does_not_panic() {
 #[test]
 fn serve_with_stdout_closed_still_serves_and_stops_cleanly() {
     let mut child = msgwire()
-        .args(["serve", "--rpc", "127.0.0.1:0"])
+        .args(["serve", "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -451,9 +451,25 @@ fn help_of_each_subcommand_explains_its_options() {
             "bench --help lacks {option:?}:\n{bench}"
         );
     }
+    let gateway = help("gateway");
+    for option in [
+        "--http <ADDR>",
+        "--upstream <NAME=ADDR>",
+        "unix:PATH",
+        "--timeout-ms",
+        "--retries",
+        "--connect-timeout-ms",
+        "--pool-size",
+        "502",
+    ] {
+        assert!(
+            gateway.contains(option),
+            "gateway --help lacks {option:?}:\n{gateway}"
+        );
+    }
     let top = run_msgwire(&["--help"]);
     let top = stdout(&top);
-    for command in ["serve", "call", "bench", "inspect"] {
+    for command in ["serve", "gateway", "call", "bench", "inspect"] {
         assert!(
             top.contains(command),
             "msgwire --help lacks {command}:\n{top}"
