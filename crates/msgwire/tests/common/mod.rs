@@ -212,6 +212,9 @@ impl Serve {
         if args.contains(&"--unix") {
             serve.wait_line(|l| l.starts_with("msgwire serve: rpc listening on unix:"));
         }
+        // Every listener is open once the HTTP one is (it is bound last): tests that
+        // count the server's descriptors start from here.
+        serve.http_addr();
         serve
     }
 
