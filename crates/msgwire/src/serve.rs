@@ -250,8 +250,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..BackendOptions::default()
         },
     );
+    // Cancelled at shutdown: open WebSockets are closed with 1001 (going away).
+    let ws_shutdown = tokio_util::sync::CancellationToken::new();
     let ws = WsConfig {
         max_message: usize::try_from(args.max_ws_message).unwrap_or(usize::MAX),
+        shutdown: Some(ws_shutdown.clone()),
         ..WsConfig::default()
     };
     let app = AppState::new(
@@ -301,6 +304,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             signal?;
             say(&format!("shutting down (grace {} s)", args.shutdown_grace));
             let _ = stop_tx.send(true);
+            ws_shutdown.cancel();
         }
         Some(ended) = tasks.join_next() => {
             ended.context("listener task failed")?.context("listener failed")?;

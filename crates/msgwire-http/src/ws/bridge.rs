@@ -43,12 +43,17 @@ use msgwire_frame::msgpack::{MsgpackScanner, Scan};
 use msgwire_frame::websocket::{FrameHeader, Opcode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::outgoing::Outgoing;
+
 /// The RPC side's writes wait while this much output is waiting for the socket.
 pub(super) const OUT_HIGH: usize = 256 * 1024;
 
 /// The socket task stops reading frames while this many bytes of messages wait for the
 /// RPC side.
 pub(super) const IN_HIGH: usize = 256 * 1024;
+
+/// The least the bridge adds to an unfinished message at a time (see `take_output`).
+const FEED: usize = 256;
 
 /// How deep the outgoing scanner follows the RPC side's own messages: far past any
 /// depth the RPC side writes.
@@ -73,6 +78,8 @@ struct Shared {
     rest_of_frame: usize,
     /// The start of a message whose end is not known yet.
     partial: BytesMut,
+    /// The length `partial` must reach before the scanner can make progress.
+    need: usize,
     /// Measures the outgoing messages (its state belongs to `partial`, or to the start
     /// of the write being looked at).
     scanner: MsgpackScanner,
@@ -155,6 +162,7 @@ impl Shared {
             out: BytesMut::new(),
             rest_of_frame: 0,
             partial: BytesMut::new(),
+            need: 0,
             scanner: MsgpackScanner::with_limits(OUT_DEPTH, max_message),
             control: BytesMut::new(),
             writer: None,
@@ -177,8 +185,13 @@ impl Shared {
             } else if self.partial.is_empty() {
                 data = self.take_fresh(data)?;
             } else {
-                self.partial.extend_from_slice(data);
-                data = &[];
+                // Only what the scanner needs to move on (and a little more), so that
+                // once the message's end is known the rest goes straight to `out`
+                // instead of through `partial`.
+                let want = self.need.saturating_sub(self.partial.len()).max(FEED);
+                let (feed, rest) = data.split_at(want.min(data.len()));
+                self.partial.extend_from_slice(feed);
+                data = rest;
                 self.resume_partial()?;
             }
         }
@@ -196,10 +209,13 @@ impl Shared {
                 self.out.extend_from_slice(message);
                 Ok(rest)
             }
-            Scan::Incomplete { .. } => {
+            Scan::Incomplete { min_len } => {
                 match self.scanner.known_end() {
                     Some(end) => self.start_known(end, data),
-                    None => self.partial.extend_from_slice(data),
+                    None => {
+                        self.need = min_len;
+                        self.partial.extend_from_slice(data);
+                    }
                 }
                 Ok(&[])
             }
@@ -227,7 +243,8 @@ impl Shared {
                     }
                     self.partial.extend_from_slice(left);
                 }
-                Scan::Incomplete { .. } => {
+                Scan::Incomplete { min_len } => {
+                    self.need = min_len;
                     if let Some(end) = self.scanner.known_end() {
                         let head = std::mem::take(&mut self.partial);
                         self.start_known(end, &head);
@@ -398,22 +415,17 @@ impl Link {
         false
     }
 
-    /// Moves the frames ready for the socket to the end of `dst` (swapping buffers when
-    /// `dst` is empty); if there are none, the socket task is woken when there are.
-    /// Returns the output still waiting in the bridge (what the RPC side may write
-    /// before it waits).
-    pub(super) fn take_frames(&self, dst: &mut BytesMut, cx: &Context<'_>) -> usize {
+    /// Moves the frames ready for the socket to the end of `dst`, without a copy; if
+    /// there are none, the socket task is woken when there are. Returns the output
+    /// still waiting in the bridge (what the RPC side may write before it waits).
+    pub(super) fn take_frames(&self, dst: &mut Outgoing, cx: &Context<'_>) -> usize {
         let mut shared = lock(&self.shared);
         if shared.out.is_empty() {
             register(&mut shared.socket, cx);
-        } else if dst.is_empty() {
-            std::mem::swap(dst, &mut shared.out);
-            shared.out.reserve(dst.capacity().min(OUT_HIGH));
         } else {
-            let out = shared.out.split();
-            dst.extend_from_slice(&out);
+            dst.push(shared.out.split().freeze());
+            wake(&mut shared.writer);
         }
-        wake(&mut shared.writer);
         shared.partial.len()
     }
 

@@ -58,6 +58,7 @@
 mod bridge;
 pub mod close;
 mod handshake;
+mod outgoing;
 mod socket;
 
 use std::future::{poll_fn, Future};

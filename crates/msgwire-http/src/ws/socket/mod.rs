@@ -19,7 +19,11 @@
 //! split off first, so that the decoder never runs ahead into the next, uncounted
 //! frame.
 //!
-//! See [`close`](super::close) for which close code answers what.
+//! See [`close`](super::close) for which close code answers what. The frames' side
+//! is in [`frames`], the timers' in [`timers`].
+
+mod frames;
+mod timers;
 
 use std::future::Future;
 use std::io;
@@ -27,24 +31,33 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use msgwire_frame::msgpack::{MsgpackError, MsgpackScanner, Scan};
-use msgwire_frame::websocket::{FrameHeader, Message, Opcode, Role, WebSocket};
-use msgwire_frame::Framing;
+use bytes::{Bytes, BytesMut};
+use msgwire_frame::msgpack::MsgpackScanner;
+use msgwire_frame::websocket::{Role, WebSocket};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::bridge::{put_header, Link, OUT_HIGH};
-use super::close::{self, control_frame, Closing};
+use super::bridge::{Link, OUT_HIGH};
+use super::close::{self, Closing};
+use super::outgoing::Outgoing;
 use super::WsConfig;
 
-/// What a read is offered at least.
-const READ_CHUNK: usize = 64 * 1024;
+/// What a read is offered at first, and at least: an idle socket holds a buffer of
+/// about this size.
+const MIN_READ: usize = 16 * 1024;
+
+/// What a read is offered at most. A read that fills what it was offered doubles the
+/// next one's room, up to this; one that brings less than a quarter halves it.
+const MAX_READ: usize = 256 * 1024;
 
 /// How far beyond the bytes that arrived the buffer grows toward a frame a header
 /// announced (then it doubles with what arrives): a stalled 16 MiB header costs this.
 const RESERVE_AHEAD: usize = 32 * 1024;
+
+/// Echoed payloads shorter than this are copied into the output buffer; longer ones
+/// are written from their own bytes (a slice of their own in a vectored write).
+const COPY_BELOW: usize = 2048;
 
 /// After reading this much in one poll the task yields, so that one busy peer does not
 /// hold its worker.
@@ -81,8 +94,10 @@ pub(super) struct Socket<IO> {
     decoder: WebSocket,
     scanner: MsgpackScanner,
     input: BytesMut,
+    /// What the next read is offered (see [`MAX_READ`]).
+    read_size: usize,
     /// Frames being written; the front may be partly written.
-    output: BytesMut,
+    output: Outgoing,
     /// Output the bridge holds besides `output`, as last seen.
     backlog: usize,
     /// Messages for the bridge, handed over once per poll.
@@ -136,7 +151,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
             decoder,
             scanner,
             input: BytesMut::new(),
-            output: BytesMut::new(),
+            read_size: MIN_READ,
+            output: Outgoing::default(),
             backlog: 0,
             delivered: Vec::new(),
             handed: false,
@@ -219,7 +235,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
             }
         }
         self.hand_over();
-        let _ = self.poll_output(cx);
+        if self.poll_output(cx).is_err() {
+            self.phase = Phase::Done;
+            return Poll::Ready(());
+        }
         Poll::Pending
     }
 
@@ -244,191 +263,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.input.capacity() - self.input.len() < READ_CHUNK / 4 {
-            self.input.reserve(READ_CHUNK);
+        if self.input.is_empty() && self.input.capacity() > 2 * self.read_size {
+            // A burst is over: let its large buffer go.
+            self.input = BytesMut::new();
         }
+        if self.input.capacity() - self.input.len() < self.read_size / 2 {
+            self.input.reserve(self.read_size);
+        }
+        let offered = self.input.capacity() - self.input.len();
         let read = pin!(self.io.read_buf(&mut self.input));
-        read.poll(cx).map_ok(|_| ())
-    }
-
-    /// Takes every whole frame in `input`.
-    fn take_frames(&mut self) {
-        loop {
-            if let Phase::Closing { drain: true, .. } = self.phase {
-                self.input.clear();
-                return;
-            }
-            if let Phase::Closing {
-                peer_closed: true, ..
-            } = self.phase
-            {
-                self.input.clear();
-                return;
-            }
-            match self.next_frame() {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(closing) => {
-                    self.begin_close(closing, true);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Takes the frame at the front of `input`: `Ok(false)` if it is not all there.
-    fn next_frame(&mut self) -> Result<bool, Closing> {
-        let Some((header, header_len)) =
-            FrameHeader::parse(&self.input).map_err(Closing::for_header_error)?
-        else {
-            return Ok(false);
+        let n = match read.poll(cx) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
         };
-        let payload_len = header.payload_len;
-        let mut counted = None;
-        if !header.opcode.is_control() {
-            let continuing = header.opcode == Opcode::Continuation;
-            let (fragments, so_far) = if continuing {
-                (self.fragments + 1, self.message_len)
-            } else {
-                (1, 0)
-            };
-            if fragments > self.config.max_fragments {
-                return Err(Closing::new(
-                    close::POLICY_VIOLATION,
-                    format!(
-                        "more than {} fragments in one message",
-                        self.config.max_fragments
-                    ),
-                ));
-            }
-            let total = (so_far as u64).saturating_add(payload_len);
-            if total > self.config.max_message as u64 {
-                return Err(Closing::new(
-                    close::MESSAGE_TOO_BIG,
-                    format!(
-                        "a message of {total} bytes or more; the limit is {}",
-                        self.config.max_message
-                    ),
-                ));
-            }
-            // Within max_message, a usize.
-            counted = Some((fragments, total as usize));
+        if n == offered {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        } else if n < self.read_size / 4 {
+            self.read_size = (self.read_size / 2).max(MIN_READ);
         }
-        // A control payload is at most 125 bytes; a data payload passed the limit.
-        let frame_len = header_len + payload_len as usize;
-        let have = self.input.len();
-        if have < frame_len {
-            let missing = frame_len - have;
-            self.input.reserve(missing.min(have.max(RESERVE_AHEAD)));
-            return Ok(false);
-        }
-        if let Some((fragments, total)) = counted {
-            if header.fin {
-                (self.fragments, self.message_len) = (0, 0);
-            } else {
-                (self.fragments, self.message_len) = (fragments, total);
-            }
-        }
-        let decoded = if header.fin {
-            // Ends a message or is a control frame: the decoder stops right after it.
-            self.decoder.decode(&mut self.input)
-        } else {
-            let mut frame = self.input.split_to(frame_len);
-            self.decoder.decode(&mut frame)
-        };
-        match decoded {
-            Ok(Some(message)) => self.on_message(message)?,
-            Ok(None) => {}
-            Err(e) => return Err(Closing::for_frame_error(&e)),
-        }
-        Ok(true)
-    }
-
-    fn on_message(&mut self, message: Message) -> Result<(), Closing> {
-        let open = self.phase == Phase::Open;
-        match message.opcode {
-            Opcode::Binary | Opcode::Text if !open => {}
-            Opcode::Binary | Opcode::Text if self.mode == Mode::Echo => {
-                self.output
-                    .reserve(FrameHeader::MAX_LEN + message.payload.len());
-                put_header(message.opcode, message.payload.len(), &mut self.output);
-                self.output.extend_from_slice(&message.payload);
-            }
-            Opcode::Binary => {
-                self.check_rpc_message(&message.payload)?;
-                self.delivered.push(message.payload);
-            }
-            Opcode::Text => {
-                return Err(Closing::new(
-                    close::UNSUPPORTED_DATA,
-                    "msgpack-rpc over WebSocket takes binary messages",
-                ))
-            }
-            Opcode::Ping => {
-                if open {
-                    self.link
-                        .send_control(&control_frame(Opcode::Pong, &message.payload));
-                }
-            }
-            Opcode::Pong => self.pong_deadline = None,
-            Opcode::Close => self.on_close(&message),
-            Opcode::Continuation => {}
-        }
-        Ok(())
-    }
-
-    /// A binary message must be exactly one MessagePack value, and the first a
-    /// msgpack-rpc message (an array of 3 or 4), so that the RPC side speaks
-    /// msgpack-rpc.
-    fn check_rpc_message(&mut self, payload: &[u8]) -> Result<(), Closing> {
-        if self.first {
-            if !matches!(payload.first(), Some(0x93 | 0x94)) {
-                return Err(Closing::new(
-                    close::INVALID_DATA,
-                    "the first message is not a msgpack-rpc message (an array of 3 or 4)",
-                ));
-            }
-            self.first = false;
-        }
-        let invalid = |what: &str| Closing::new(close::INVALID_DATA, what);
-        match self.scanner.scan(payload) {
-            Ok(Scan::Complete(n)) if n == payload.len() => Ok(()),
-            Ok(Scan::Complete(_)) => Err(invalid(
-                "a binary message holds more than one MessagePack value",
-            )),
-            Ok(Scan::Incomplete { .. }) => {
-                self.scanner.reset();
-                Err(invalid(
-                    "a binary message holds a truncated MessagePack value",
-                ))
-            }
-            Err(msgwire_frame::Error::Msgpack(MsgpackError::TooDeep { .. })) => Err(Closing::new(
-                close::MESSAGE_TOO_BIG,
-                "a MessagePack value nested too deep",
-            )),
-            Err(e) => Err(invalid(&format!("not a MessagePack value: {e}"))),
-        }
-    }
-
-    fn on_close(&mut self, message: &Message) {
-        match &mut self.phase {
-            Phase::Open => {
-                // Echo its code (RFC 6455 section 5.5.1), then close.
-                let frame = match message.close_code() {
-                    Some(code) => Closing::new(code, "").frame(),
-                    None => control_frame(Opcode::Close, &[]),
-                };
-                self.link.close_output(&frame);
-                self.link.end_inbound();
-                self.phase = Phase::Closing {
-                    deadline: Instant::now() + self.config.close_timeout,
-                    peer_closed: true,
-                    drain: false,
-                };
-            }
-            Phase::Closing { peer_closed, .. } => *peer_closed = true,
-            Phase::Done => {}
-        }
+        Poll::Ready(Ok(()))
     }
 
     /// Queues our close frame and stops taking messages; `drain` when the peer broke
@@ -447,6 +301,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         };
     }
 
+    /// Queues a ping or pong: in the echo mode after the echoes so far, in the RPC mode
+    /// at the bridge's next frame boundary.
+    fn send_control(&mut self, frame: &[u8]) {
+        match self.mode {
+            Mode::Echo => self.output.tail().extend_from_slice(frame),
+            Mode::Rpc => self.link.send_control(frame),
+        }
+    }
+
     /// Hands the accepted messages to the bridge in one go.
     fn hand_over(&mut self) {
         if !self.delivered.is_empty() {
@@ -458,19 +321,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
     /// Writes what is ready; `Err` when the socket failed.
     fn poll_output(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         loop {
-            if self.output.is_empty() {
-                self.output.clear();
-            }
             self.backlog = self.link.take_frames(&mut self.output, cx);
             if self.output.is_empty() {
                 break;
             }
-            match Pin::new(&mut self.io).poll_write(cx, &self.output) {
+            match self.output.poll_write(&mut self.io, cx) {
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => {
-                    self.output.advance(n);
-                    self.unflushed = true;
-                }
+                Poll::Ready(Ok(_)) => self.unflushed = true,
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => return Ok(()),
             }
@@ -506,72 +363,5 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Socket<IO> {
         }
         self.phase = Phase::Done;
         Poll::Ready(())
-    }
-
-    /// Pings, the pong timeout, the close timeout and the shutdown signal.
-    fn poll_time(&mut self, cx: &mut Context<'_>) {
-        if self.phase == Phase::Open {
-            if let Some(shutdown) = self.shutdown.as_mut() {
-                if shutdown.as_mut().poll(cx).is_ready() {
-                    self.shutdown = None;
-                    self.begin_close(
-                        Closing::new(close::GOING_AWAY, "the server is shutting down"),
-                        false,
-                    );
-                }
-            }
-        }
-        loop {
-            let wake_at = match self.phase {
-                Phase::Open => match (self.next_ping, self.pong_deadline) {
-                    (Some(ping), Some(pong)) => Some(ping.min(pong)),
-                    (ping, pong) => ping.or(pong),
-                },
-                Phase::Closing { deadline, .. } => Some(deadline),
-                Phase::Done => None,
-            };
-            let Some(wake_at) = wake_at else {
-                return;
-            };
-            if self.timer_at != Some(wake_at) {
-                self.timer.as_mut().reset(wake_at);
-                self.timer_at = Some(wake_at);
-            }
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return;
-            }
-            self.timer_at = None;
-            // Never before the deadline the timer was set for, so that what was due
-            // is done and the next deadline is later.
-            self.on_time(Instant::now().max(wake_at));
-        }
-    }
-
-    fn on_time(&mut self, now: Instant) {
-        match self.phase {
-            Phase::Open => {
-                if self.pong_deadline.is_some_and(|due| due <= now) {
-                    self.begin_close(
-                        Closing::new(close::INTERNAL_ERROR, "no pong within the timeout"),
-                        false,
-                    );
-                    return;
-                }
-                if let (Some(due), Some(every)) = (self.next_ping, self.config.ping_interval) {
-                    if due <= now {
-                        self.pings += 1;
-                        let payload = self.pings.to_be_bytes();
-                        self.link
-                            .send_control(&control_frame(Opcode::Ping, &payload));
-                        if self.pong_deadline.is_none() {
-                            self.pong_deadline = Some(now + self.config.pong_timeout);
-                        }
-                        self.next_ping = Some(now + every);
-                    }
-                }
-            }
-            Phase::Closing { deadline, .. } if deadline <= now => self.phase = Phase::Done,
-            _ => {}
-        }
     }
 }
