@@ -15,7 +15,9 @@
 //! | str that is not UTF-8 | `{"$bin": "<base64>"}` |
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use rmpv::Value;
+use rmpv::{Value, ValueRef};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value as Json};
 
 /// A MessagePack value as JSON (see the module docs for the tagged forms).
@@ -152,6 +154,125 @@ fn float(f: f64) -> Json {
     }
 }
 
+/// One MessagePack value (`bytes`, exactly one value) written as JSON text, the same
+/// text `serde_json::to_vec(&to_json(&value))` gives, without building either tree:
+/// strings and binaries are borrowed from `bytes` and written straight out. The HTTP
+/// side answers every JSON request with it.
+pub fn msgpack_to_json_vec(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut rest = bytes;
+    let value = rmpv::decode::read_value_ref_with_max_depth(&mut rest, MAX_JSON_DEPTH)
+        .map_err(|e| format!("not MessagePack: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the value", rest.len()));
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 2 + 16);
+    serde_json::to_writer(&mut out, &AsJson(&value)).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Deepest value [`msgpack_to_json_vec`] writes (values from the network are limited
+/// far below this before they get here).
+const MAX_JSON_DEPTH: usize = 1024;
+
+/// A borrowed MessagePack value that serializes as [`to_json`] would show it.
+struct AsJson<'a, 'v>(&'v ValueRef<'a>);
+
+impl Serialize for AsJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let base64 = |bytes: &[u8]| STANDARD.encode(bytes);
+        match self.0 {
+            ValueRef::Nil => s.serialize_unit(),
+            ValueRef::Boolean(b) => s.serialize_bool(*b),
+            ValueRef::Integer(i) => match (i.as_u64(), i.as_i64()) {
+                (Some(u), _) => s.serialize_u64(u),
+                (None, Some(n)) => s.serialize_i64(n),
+                (None, None) => s.serialize_unit(),
+            },
+            ValueRef::F32(f) => float_json(f64::from(*f), s),
+            ValueRef::F64(f) => float_json(*f, s),
+            ValueRef::String(text) => match text.as_str() {
+                Some(text) => s.serialize_str(text),
+                None => serialize_tagged(s, "$bin", &base64(text.as_bytes())),
+            },
+            ValueRef::Binary(bytes) => serialize_tagged(s, "$bin", &base64(bytes)),
+            ValueRef::Array(items) => s.collect_seq(items.iter().map(AsJson)),
+            ValueRef::Map(pairs) if has_distinct_str_keys(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (k, v) in pairs {
+                    map.serialize_entry(str_key(k).unwrap_or_default(), &AsJson(v))?;
+                }
+                map.end()
+            }
+            ValueRef::Map(pairs) => {
+                let list: Vec<[AsJson<'_, '_>; 2]> =
+                    pairs.iter().map(|(k, v)| [AsJson(k), AsJson(v)]).collect();
+                serialize_tagged(s, "$map", &list[..])
+            }
+            ValueRef::Ext(kind, data) => {
+                let inner = ExtJson {
+                    kind: *kind,
+                    data: base64(data),
+                };
+                serialize_tagged(s, "$ext", &inner)
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ExtJson {
+    #[serde(rename = "type")]
+    kind: i8,
+    data: String,
+}
+
+/// A key that is a UTF-8 str.
+fn str_key<'v>(key: &'v ValueRef<'_>) -> Option<&'v str> {
+    match key {
+        ValueRef::String(text) => text.as_str(),
+        _ => None,
+    }
+}
+
+/// Whether every key is a UTF-8 str and no two are equal (else the map goes as `$map`,
+/// as in [`to_json`]).
+fn has_distinct_str_keys(pairs: &[(ValueRef<'_>, ValueRef<'_>)]) -> bool {
+    let mut keys: Vec<&str> = Vec::with_capacity(pairs.len());
+    for (k, _) in pairs {
+        match str_key(k) {
+            Some(key) => keys.push(key),
+            None => return false,
+        }
+    }
+    keys.sort_unstable();
+    keys.windows(2).all(|w| w[0] != w[1])
+}
+
+fn float_json<S: Serializer>(f: f64, s: S) -> Result<S::Ok, S::Error> {
+    if f.is_finite() {
+        return s.serialize_f64(f);
+    }
+    let name = if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    };
+    serialize_tagged(s, "$float", name)
+}
+
+/// `{"<tag>": value}`.
+fn serialize_tagged<S: Serializer, T: Serialize + ?Sized>(
+    s: S,
+    tag: &str,
+    value: &T,
+) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry(tag, value)?;
+    map.end()
+}
+
 /// Decodes `payload` as exactly one MessagePack value (nothing left over), with the
 /// default depth and length limits; see [`msgwire_wire::decode_value`].
 pub fn decode_msgpack(payload: &[u8]) -> Result<Value, String> {
@@ -193,6 +314,50 @@ mod tests {
         assert_eq!(from_json(&json!(1)).unwrap(), Value::from(1));
         assert_eq!(from_json(&json!(1.0)).unwrap(), Value::F64(1.0));
         assert!(from_json(&json!({"$bin": 5})).is_err());
+    }
+
+    #[test]
+    fn msgpack_is_written_as_json_exactly_as_to_json_shows_it() {
+        let values = [
+            Value::Map(vec![
+                (Value::from("b"), Value::Binary(vec![1, 2, 3])),
+                (Value::from("x"), Value::Ext(5, vec![0xff])),
+                (Value::from("n"), Value::F64(f64::NAN)),
+                (Value::from("i"), Value::F64(f64::NEG_INFINITY)),
+                (Value::from("f"), Value::F32(0.1)),
+            ]),
+            Value::Map(vec![(Value::from(1), Value::from(-2))]),
+            Value::Map(vec![
+                (Value::from("k"), Value::from(1)),
+                (Value::from("k"), Value::from(2)),
+            ]),
+            Value::Array(vec![
+                Value::Nil,
+                true.into(),
+                u64::MAX.into(),
+                i64::MIN.into(),
+                "s".into(),
+            ]),
+            // A str that is not UTF-8: a2 ff fe.
+            rmpv::decode::read_value(&mut &[0xa2, 0xff, 0xfe][..]).unwrap(),
+            Value::Map(vec![]),
+            Value::Array(vec![Value::Map(vec![
+                (Value::from("z"), Value::from(1)),
+                (Value::from("a"), Value::from(2)),
+            ])]),
+        ];
+        for value in values {
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, &value).unwrap();
+            let direct = msgpack_to_json_vec(&bytes).unwrap();
+            let via_tree = serde_json::to_vec(&to_json(&value)).unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(via_tree).unwrap(),
+                "{value:?}"
+            );
+        }
+        assert!(msgpack_to_json_vec(&[0x01, 0x02]).is_err());
     }
 
     #[test]

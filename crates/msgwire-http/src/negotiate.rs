@@ -25,7 +25,7 @@
 use axum::http::{header, HeaderMap};
 use msgwire_wire::{Limits, RawValue};
 
-use crate::json::{from_json, to_json};
+use crate::json::{from_json, msgpack_to_json_vec};
 
 /// A body format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +75,8 @@ impl Format {
     pub fn encode(self, value: &RawValue) -> Result<Vec<u8>, String> {
         match self {
             Format::Msgpack => Ok(value.as_bytes().to_vec()),
-            Format::Json => {
-                let value = value
-                    .to_value()
-                    .map_err(|e| format!("the answer is not MessagePack: {e}"))?;
-                serde_json::to_vec(&to_json(&value)).map_err(|e| e.to_string())
-            }
+            Format::Json => msgpack_to_json_vec(value.as_bytes())
+                .map_err(|e| format!("the answer cannot be shown as JSON: {e}")),
         }
     }
 
