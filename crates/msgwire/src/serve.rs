@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
-use msgwire_http::app::{AppConfig, AppState};
+use msgwire_http::app::{AppConfig, AppState, HttpLimits};
 use msgwire_http::backend::{Backend, BackendOptions};
 use msgwire_http::metrics::{Metrics, Transport};
 use msgwire_http::ws::WsConfig;
@@ -35,6 +35,17 @@ pub struct ServeArgs {
     /// --max-upload); larger ones close the socket with 1009.
     #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     max_ws_message: u64,
+
+    /// HTTP connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    http_max_connections: usize,
+
+    /// Seconds an HTTP connection has to send a request's headers (a new connection, or
+    /// a kept-alive one between requests); then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout: u64,
 
     /// Seconds an HTTP call may take before it is answered 504 (DEADLINE_EXCEEDED).
     #[arg(long, value_name = "SECS", default_value_t = 30,
@@ -261,7 +272,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         AppConfig::new(backend, metrics.clone())
             .with_cache(Arc::clone(services.cache()))
             .with_websocket_config(server.clone(), ws)
-            .with_limits(limits),
+            .with_limits(limits)
+            .with_http_limits(HttpLimits {
+                max_connections: args.http_max_connections,
+                header_timeout: Duration::from_secs(args.http_header_timeout),
+            }),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

@@ -48,7 +48,7 @@ mod rpc;
 mod serving;
 
 pub use rpc::{MSGPACK_STREAM, NDJSON};
-pub use serving::serve;
+pub use serving::{serve, HttpLimits};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,6 +79,7 @@ pub struct AppConfig {
     limits: Limits,
     max_body: usize,
     role: &'static str,
+    http_limits: HttpLimits,
 }
 
 impl AppConfig {
@@ -92,6 +93,7 @@ impl AppConfig {
             limits: Limits::default(),
             max_body: DEFAULT_MAX_BODY,
             role: "serve",
+            http_limits: HttpLimits::default(),
         }
     }
 
@@ -116,6 +118,12 @@ impl AppConfig {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.max_body = limits.max_frame_length();
         self.limits = limits;
+        self
+    }
+
+    /// Bounds on HTTP connections when served by [`serve`].
+    pub fn with_http_limits(mut self, limits: HttpLimits) -> Self {
+        self.http_limits = limits;
         self
     }
 
