@@ -185,10 +185,48 @@ impl Router {
 
     /// Like [`method`](Self::method), with the request's [`Context`]: the handler can
     /// call or notify the peer on the same connection.
-    pub fn method_with_context<P, R, E, F, Fut>(mut self, name: &str, handler: F) -> Self
+    pub fn method_with_context<P, R, E, F, Fut>(self, name: &str, handler: F) -> Self
     where
         P: DeserializeOwned + Send + 'static,
         R: Serialize + 'static,
+        E: Into<RpcError> + 'static,
+        F: Fn(Context, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.typed_method(name, handler, |method, result: &R| {
+            RawValue::serialize(result).map_err(|e| {
+                RpcError::internal(format!(
+                    "the result of method \"{}\" cannot be encoded: {e}",
+                    msgwire_wire::text::excerpt(method, 64)
+                ))
+            })
+        })
+    }
+
+    /// Like [`method_with_context`](Self::method_with_context), with the result already
+    /// MessagePack ([`RawValue`]), sent as it is: for a handler that has its answer as
+    /// bytes (from a cache, say) and would otherwise decode and encode it again.
+    pub fn method_with_raw_result<P, E, F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        E: Into<RpcError> + 'static,
+        F: Fn(Context, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<RawValue, E>> + Send + 'static,
+    {
+        self.typed_method(name, handler, |_, result: &RawValue| Ok(result.clone()))
+    }
+
+    /// A method whose params are decoded as `P` and whose `R` is made MessagePack by
+    /// `encode`.
+    fn typed_method<P, R, E, F, Fut>(
+        mut self,
+        name: &str,
+        handler: F,
+        encode: fn(&str, &R) -> Result<RawValue, RpcError>,
+    ) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: 'static,
         E: Into<RpcError> + 'static,
         F: Fn(Context, P) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, E>> + Send + 'static,
@@ -207,14 +245,7 @@ impl Router {
                 let p = guarded(&method, || params::decode::<P>(&method, &shape, &params))?;
                 drop(params);
                 let result = caught(&method, || (*handler)(ctx, p)).await?;
-                guarded(&method, || {
-                    RawValue::serialize(&result).map_err(|e| {
-                        RpcError::internal(format!(
-                            "the result of method \"{}\" cannot be encoded: {e}",
-                            msgwire_wire::text::excerpt(&method, 64)
-                        ))
-                    })
-                })
+                guarded(&method, || encode(&method, &result))
             })
         });
         self.routes().calls.insert(name.into(), call);

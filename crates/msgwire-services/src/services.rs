@@ -162,9 +162,9 @@ impl Services {
         let cache = Arc::clone(&self.cache);
         crate::register(router)
             // Replaces the uncached one: the last handler registered under a name wins.
-            .method("getUser", move |p: GetUserParams| {
+            .method_with_raw_result("getUser", move |_ctx: Context, p: GetUserParams| {
                 let cache = Arc::clone(&cache);
-                async move { users::get_user_cached(cache.as_ref(), None, p).await }
+                async move { users::get_user_cached_raw(cache.as_ref(), None, p).await }
             })
             .method_with_context("upload", move |ctx: Context, (): ()| {
                 let store = uploads.clone();

@@ -20,9 +20,9 @@
 
 use std::time::Duration;
 
-use msgwire_wire::RpcError;
+use msgwire_wire::{Limits, RawValue, RpcError};
 
-use crate::cache::{key, Cache, CacheExt};
+use crate::cache::{encode, key, Cache, CacheError};
 use serde::{Deserialize, Serialize};
 
 /// A user record.
@@ -78,11 +78,23 @@ pub async fn get_user_cached(
     ttl: Option<Duration>,
     p: GetUserParams,
 ) -> Result<User, RpcError> {
+    let raw = get_user_cached_raw(cache, ttl, p).await?;
+    raw.deserialize()
+        .map_err(|e| RpcError::internal(format!("a cached user cannot be read: {e}")))
+}
+
+/// [`get_user_cached`] as the MessagePack the cache holds, not decoded: what the
+/// `getUser` method answers with, so a hit costs no decoding and encoding.
+pub async fn get_user_cached_raw(
+    cache: &dyn Cache,
+    ttl: Option<Duration>,
+    p: GetUserParams,
+) -> Result<RawValue, RpcError> {
     let id = p.id;
-    let lookup = async move { get_user(p) };
-    Ok(cache
-        .get_or_set_typed(&key("users", id), ttl, lookup)
-        .await?)
+    let lookup = Box::pin(async move { encode(&get_user(p).map_err(CacheError::compute)?) });
+    let bytes = cache.get_or_set(&key("users", id), ttl, lookup).await?;
+    RawValue::from_bytes(bytes, &Limits::default())
+        .map_err(|e| RpcError::internal(format!("the cached users:{id} is not MessagePack: {e}")))
 }
 
 /// `listUsers` params: `[]`, `[role]` or `{"role": ..}`.
