@@ -148,9 +148,18 @@ pub fn bin(bytes: &[u8]) -> Json {
 fn float(f: f64) -> Json {
     match serde_json::Number::from_f64(f) {
         Some(n) => Json::Number(n),
-        None if f.is_nan() => json!({ "$float": "NaN" }),
-        None if f > 0.0 => json!({ "$float": "inf" }),
-        None => json!({ "$float": "-inf" }),
+        None => json!({ "$float": non_finite_name(f) }),
+    }
+}
+
+/// How `{"$float": ..}` names a float JSON has no number for: NaN, inf, -inf.
+fn non_finite_name(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "inf"
+    } else {
+        "-inf"
     }
 }
 
@@ -252,14 +261,7 @@ fn float_json<S: Serializer>(f: f64, s: S) -> Result<S::Ok, S::Error> {
     if f.is_finite() {
         return s.serialize_f64(f);
     }
-    let name = if f.is_nan() {
-        "NaN"
-    } else if f > 0.0 {
-        "inf"
-    } else {
-        "-inf"
-    };
-    serialize_tagged(s, "$float", name)
+    serialize_tagged(s, "$float", non_finite_name(f))
 }
 
 /// `{"<tag>": value}`.

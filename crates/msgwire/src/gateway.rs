@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
-use msgwire_http::app::{AppConfig, AppState, HttpLimits};
+use msgwire_http::app::{AppConfig, AppState};
 use msgwire_http::backend::{Backend, BackendOptions, METHODS};
 use msgwire_http::metrics::Metrics;
 use tokio::net::TcpListener;
 
-use crate::serve::{say_as, shutdown_signal};
+use crate::serve::{say_as, shutdown_signal, HttpLimitArgs};
 
 /// Options of `msgwire gateway`.
 #[derive(Debug, Args)]
@@ -49,16 +49,8 @@ pub struct GatewayArgs {
           value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]
     pool_size: usize,
 
-    /// HTTP connections served at once; more are closed as soon as they are accepted.
-    #[arg(long, value_name = "N", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
-    http_max_connections: usize,
-
-    /// Seconds an HTTP connection has to send a request's headers (a new connection, or
-    /// a kept-alive one between requests); then it is closed.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    http_header_timeout: u64,
+    #[command(flatten)]
+    http_limits: HttpLimitArgs,
 
     /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
@@ -118,10 +110,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let app = AppState::new(
         AppConfig::new(backend, metrics)
             .with_role("gateway")
-            .with_http_limits(HttpLimits {
-                max_connections: args.http_max_connections,
-                header_timeout: Duration::from_secs(args.http_header_timeout),
-            }),
+            .with_http_limits(args.http_limits.limits()),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(msgwire_http::app::serve(

@@ -36,16 +36,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     max_ws_message: u64,
 
-    /// HTTP connections served at once; more are closed as soon as they are accepted.
-    #[arg(long, value_name = "N", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
-    http_max_connections: usize,
-
-    /// Seconds an HTTP connection has to send a request's headers (a new connection, or
-    /// a kept-alive one between requests); then it is closed.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    http_header_timeout: u64,
+    #[command(flatten)]
+    http_limits: HttpLimitArgs,
 
     /// Seconds an HTTP call may take before it is answered 504 (DEADLINE_EXCEEDED).
     #[arg(long, value_name = "SECS", default_value_t = 30,
@@ -129,6 +121,31 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat: u64,
+}
+
+/// The HTTP listener's bounds, the same for `msgwire serve` and `msgwire gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct HttpLimitArgs {
+    /// HTTP connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    http_max_connections: usize,
+
+    /// Seconds an HTTP connection has to send a request's headers (a new connection, or
+    /// a kept-alive one between requests); then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    http_header_timeout: u64,
+}
+
+impl HttpLimitArgs {
+    /// As the HTTP app takes them.
+    pub(crate) fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_connections: self.http_max_connections,
+            header_timeout: Duration::from_secs(self.http_header_timeout),
+        }
+    }
 }
 
 /// A byte count with an optional unit: `1048576`, `64KiB`, `200MiB`, `1 GiB`, `10MB`.
@@ -273,10 +290,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_cache(Arc::clone(services.cache()))
             .with_websocket_config(server.clone(), ws)
             .with_limits(limits)
-            .with_http_limits(HttpLimits {
-                max_connections: args.http_max_connections,
-                header_timeout: Duration::from_secs(args.http_header_timeout),
-            }),
+            .with_http_limits(args.http_limits.limits()),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

@@ -21,6 +21,8 @@
 //! bidirectional streams (`upload`, `chat`) need input HTTP cannot give: they are
 //! answered 400 and pointed at `/ws`.
 
+use std::borrow::Cow;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -34,6 +36,7 @@ use super::api::{negotiate, ok};
 use super::AppState;
 use crate::backend::{kind_of, MethodKind};
 use crate::error::{ApiError, Failure};
+use crate::json::msgpack_to_json_vec;
 use crate::negotiate::{content_type, Format};
 
 /// The media type of a JSON stream.
@@ -154,10 +157,10 @@ impl Record {
             .map(RawValue::into_bytes)
             .unwrap_or_default()
         };
-        let (key, value): (&str, Bytes) = match self {
-            Record::Item(v) => ("item", Bytes::copy_from_slice(v.as_bytes())),
-            Record::Result(v) => ("result", Bytes::copy_from_slice(v.as_bytes())),
-            Record::ItemError(e) => ("item_error", error(e)),
+        let (key, value): (&str, Cow<'_, [u8]>) = match self {
+            Record::Item(v) => ("item", Cow::Borrowed(v.as_bytes())),
+            Record::Result(v) => ("result", Cow::Borrowed(v.as_bytes())),
+            Record::ItemError(e) => ("item_error", Cow::Owned(error(e).to_vec())),
             Record::Error(e) => return error(e).to_vec(),
         };
         let mut out = Vec::with_capacity(key.len() + value.len() + 2);
@@ -179,13 +182,9 @@ impl Record {
                 Bytes::from(out)
             }
             Format::Json => {
-                let limits = msgwire_wire::Limits::default();
-                let mut line = RawValue::from_bytes(msgpack, &limits)
-                    .ok()
-                    .and_then(|raw| Format::Json.encode(&raw).ok())
-                    .unwrap_or_else(|| {
-                        br#"{"error":"a record cannot be shown as JSON","code":13}"#.to_vec()
-                    });
+                let mut line = msgpack_to_json_vec(&msgpack).unwrap_or_else(|_| {
+                    br#"{"error":"a record cannot be shown as JSON","code":13}"#.to_vec()
+                });
                 line.push(b'\n');
                 Bytes::from(line)
             }

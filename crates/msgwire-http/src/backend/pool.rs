@@ -91,26 +91,4 @@ impl Pool {
         *slot = Some(client.clone());
         Ok(client)
     }
-
-    /// Whether some slot holds an open connection right now (no connecting).
-    pub fn has_open(&self) -> bool {
-        self.inner.slots.iter().any(|slot| {
-            slot.try_lock()
-                .map(|s| s.as_ref().is_some_and(|c| !c.is_closed()))
-                .unwrap_or(false)
-        })
-    }
-
-    /// Connections that are open right now.
-    pub fn open_count(&self) -> usize {
-        self.inner
-            .slots
-            .iter()
-            .filter(|slot| {
-                slot.try_lock()
-                    .map(|s| s.as_ref().is_some_and(|c| !c.is_closed()))
-                    .unwrap_or(false)
-            })
-            .count()
-    }
 }

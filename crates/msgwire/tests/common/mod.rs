@@ -196,14 +196,7 @@ impl Serve {
         let line = serve.wait_line(|l| {
             l.starts_with("msgwire serve: rpc listening on ") && !l.contains("unix:")
         });
-        let addr = line
-            .trim_start_matches("msgwire serve: rpc listening on ")
-            .split_whitespace()
-            .next()
-            .unwrap();
-        serve.addr = addr
-            .parse()
-            .unwrap_or_else(|e| panic!("{addr:?} in {line:?} is not an address: {e}"));
+        serve.addr = parse_listening(&line, "msgwire serve: rpc listening on ");
         assert_ne!(
             serve.addr.port(),
             0,
