@@ -463,6 +463,60 @@ async fn an_unreachable_upstream_is_502_and_health_is_degraded() {
 }
 
 #[tokio::test]
+async fn named_checks_show_in_health_and_one_down_or_silent_degrades_it() {
+    use futures::FutureExt;
+    use msgwire_http::app::Check;
+    let backend = Backend::local(
+        Server::builder().build(Router::new()).unwrap(),
+        BackendOptions::default(),
+    );
+    let ok: Check =
+        std::sync::Arc::new(|| async { Ok("redis://127.0.0.1:6379".to_owned()) }.boxed());
+    let down: Check =
+        std::sync::Arc::new(|| async { Err("connection refused".to_owned()) }.boxed());
+    let silent: Check = std::sync::Arc::new(|| futures::future::pending().boxed());
+    let app_of = |checks: Vec<(&str, Check)>| {
+        let config = checks.into_iter().fold(
+            AppConfig::new(backend.clone(), Metrics::new(&[], None)),
+            |config, (name, check)| config.with_check(name, check),
+        );
+        App {
+            router: router(AppState::new(config)),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    };
+    let healthy = get(&app_of(vec![("redis", ok.clone())]), "/health", None).await;
+    assert_eq!(healthy.status, 200);
+    assert_eq!(
+        healthy.json()["dependencies"],
+        json!([{"name": "redis", "status": "ok", "detail": "redis://127.0.0.1:6379"}])
+    );
+    let degraded = get(
+        &app_of(vec![("redis", ok), ("kafka", down), ("slow", silent)]),
+        "/health",
+        None,
+    )
+    .await;
+    assert_eq!(degraded.status, 503);
+    let body = degraded.json();
+    assert_eq!(body["status"], "degraded");
+    let deps = body["dependencies"].as_array().unwrap();
+    assert_eq!(
+        deps[1],
+        json!({"name": "kafka", "status": "down", "detail": "connection refused"})
+    );
+    assert_eq!(deps[2]["status"], "down");
+    assert!(
+        deps[2]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no answer within"),
+        "{}",
+        deps[2]
+    );
+}
+
+#[tokio::test]
 async fn health_reports_in_json_and_msgpack() {
     let app = app();
     // A cache miss and a hit first.

@@ -14,6 +14,18 @@
 //! the history before it is on the bus, every event reaches a subscriber exactly once:
 //! ids up to the watermark through the replay (if asked for), later ids live.
 //!
+//! # Several processes
+//!
+//! Ids count per store. What goes on the bus (and into a log) is the event's
+//! [`record`]: its map with an `origin`, the random id of the store that recorded it,
+//! so that `(origin, id)` names an event among processes. Over a bus shared between
+//! processes (Redis, say) a subscriber sees the live events of every process; its
+//! replay comes from its own store's history — or, with an [`EventLog`]
+//! ([`EventStore::with_log`], Kafka say), from the log, which holds every process's
+//! events, those of stopped processes included. A log's replay and the live side may
+//! both carry an event whose append was in flight when the subscription began: the
+//! stream yields it once.
+//!
 //! # Items on the wire
 //!
 //! Every item a subscription yields ([`StreamEvent`]) is a map with a `type`; times are
@@ -58,7 +70,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -67,6 +79,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::{Stream, StreamExt};
 use futures::FutureExt;
 use msgwire_rpc::Value;
@@ -272,10 +285,73 @@ impl<'de> Deserialize<'de> for StreamEvent {
     }
 }
 
-/// The event store: a bounded history for replay and a bus for live delivery.
+/// A durable log of event records shared between processes — a Kafka topic, say —
+/// that outlives any one of them: what [`EventStore::subscribe`] replays from when a
+/// store has one ([`EventStore::with_log`]).
+///
+/// A record is the [`record`] of an event: its map with an `origin` added.
+pub trait EventLog: Send + Sync + fmt::Debug {
+    /// Appends `record` (an event of `user_id`); resolves once the log has made it
+    /// durable (acknowledged it), or fails — UNAVAILABLE when the log cannot be
+    /// reached in time.
+    fn append(&self, user_id: u64, record: Bytes) -> BoxFuture<'_, Result<(), RpcError>>;
+
+    /// The records appended with a timestamp at or after `since` (milliseconds since
+    /// the Unix epoch), of every user, oldest first per user. The store filters them.
+    fn replay(&self, since: i64) -> BoxFuture<'_, Result<Vec<Bytes>, RpcError>>;
+}
+
+/// The record of `event` as it goes on the bus and into an [`EventLog`]: the event's
+/// map (see the module docs) with one more key, `origin`, the id of the store that
+/// recorded it — ids count per store, so `(origin, id)` names an event among several
+/// processes.
+pub fn record(event: &Event, origin: u64) -> Result<Bytes, RpcError> {
+    rmp_serde::to_vec_named(&Record { event, origin })
+        .map(Bytes::from)
+        .map_err(|e| RpcError::internal(format!("encoding event {}: {e}", event.id)))
+}
+
+/// A record read back: the event and the store that recorded it (0 when the record
+/// names none: a foreign producer).
+pub fn read_record(bytes: &[u8]) -> Option<(Event, u64)> {
+    #[derive(Deserialize)]
+    struct Origin {
+        #[serde(default)]
+        origin: u64,
+    }
+    let event: Event = rmp_serde::from_slice(bytes).ok()?;
+    let origin = rmp_serde::from_slice::<Origin>(bytes).map_or(0, |o| o.origin);
+    Some((event, origin))
+}
+
+struct Record<'a> {
+    event: &'a Event,
+    origin: u64,
+}
+
+impl Serialize for Record<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.event;
+        let mut map = serializer.serialize_map(Some(5 + usize::from(e.data.is_some())))?;
+        map.serialize_entry("id", &e.id)?;
+        map.serialize_entry("user_id", &e.user_id)?;
+        map.serialize_entry("type", &e.event_type)?;
+        map.serialize_entry("timestamp", &e.timestamp)?;
+        if let Some(data) = &e.data {
+            map.serialize_entry("data", data)?;
+        }
+        map.serialize_entry("origin", &self.origin)?;
+        map.end()
+    }
+}
+
+/// The event store: a bounded history (or a durable [`EventLog`]) for replay and a bus
+/// for live delivery.
 pub struct EventStore {
     bus: Arc<dyn Bus>,
+    log: Option<Arc<dyn EventLog>>,
     clock: Clock,
+    origin: u64,
     history: Mutex<History>,
 }
 
@@ -290,6 +366,8 @@ impl fmt::Debug for EventStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let history = self.lock();
         f.debug_struct("EventStore")
+            .field("origin", &self.origin)
+            .field("log", &self.log)
             .field("history", &history.events.len())
             .field("capacity", &history.capacity)
             .field("last_id", &history.last_id)
@@ -308,7 +386,10 @@ impl EventStore {
     pub fn with_clock(bus: Arc<dyn Bus>, history: usize, clock: Clock) -> Self {
         Self {
             bus,
+            log: None,
             clock,
+            // Non-zero: 0 is what a record without an origin reads as.
+            origin: rand::random::<u64>().max(1),
             history: Mutex::new(History {
                 capacity: history,
                 last_id: 0,
@@ -318,6 +399,26 @@ impl EventStore {
         }
     }
 
+    /// The store with events appended to `log` before they are delivered, and replays
+    /// read from it instead of the in-process history (which it then does not keep):
+    /// a replay then holds the events of every process that writes to the log,
+    /// including those of processes that have since stopped.
+    pub fn with_log(mut self, log: Arc<dyn EventLog>) -> Self {
+        self.log = Some(log);
+        self.lock().capacity = 0;
+        self
+    }
+
+    /// This store's id in the records it writes (random, never 0).
+    pub fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    /// The bus the store publishes on.
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
     fn lock(&self) -> MutexGuard<'_, History> {
         // Each change to the history is whole before the lock is let go.
         self.history.lock().unwrap_or_else(PoisonError::into_inner)
@@ -325,8 +426,10 @@ impl EventStore {
 
     /// Records an event of `event_type` for `user_id` and publishes it on
     /// `events:<user_id>`. INVALID_ARGUMENT for an unknown type or `data` that is not a
-    /// map (nil counts as none); UNAVAILABLE if the bus fails (the event is then in the
-    /// history but was not delivered live).
+    /// map (nil counts as none). With a log, the event is appended first and answered
+    /// only once the log acknowledged it; if the log fails, the error (UNAVAILABLE,
+    /// usually) is the answer and the event is not delivered. UNAVAILABLE if the bus
+    /// fails (the event is then recorded but was not delivered live to every process).
     pub async fn publish(
         &self,
         user_id: u64,
@@ -356,21 +459,22 @@ impl EventStore {
             }
             event
         };
-        let payload = rmp_serde::to_vec_named(&event)
-            .map_err(|e| RpcError::internal(format!("encoding event {}: {e}", event.id)))?;
-        self.bus
-            .publish(&topic(user_id), Bytes::from(payload))
-            .await?;
+        let payload = record(&event, self.origin)?;
+        if let Some(log) = &self.log {
+            log.append(user_id, payload.clone()).await?;
+        }
+        self.bus.publish(&topic(user_id), payload).await?;
         Ok(event)
     }
 
-    /// The events of `user_id`: with `start_time`, first those in the history from that
-    /// time on (oldest first), then — in either case — every event published from now
-    /// on with a timestamp at or after `start_time`. Only the `event_types` named, if any
-    /// are (an empty list means all). A heartbeat after each `heartbeat` without an item.
+    /// The events of `user_id`: with `start_time`, first those in the history (or the
+    /// log) from that time on (oldest first), then — in either case — every event
+    /// published from now on with a timestamp at or after `start_time`, in this process
+    /// or (over a shared bus) in another. Only the `event_types` named, if any are (an
+    /// empty list means all). A heartbeat after each `heartbeat` without an item.
     ///
     /// INVALID_ARGUMENT for an unknown type name or a zero `heartbeat`; UNAVAILABLE if
-    /// the bus cannot subscribe.
+    /// the bus cannot subscribe or the log cannot be read.
     pub async fn subscribe(
         &self,
         user_id: u64,
@@ -382,23 +486,43 @@ impl EventStore {
         if heartbeat.is_zero() {
             return Err(RpcError::invalid_argument("the heartbeat must be positive"));
         }
+        let wanted = |e: &Event, since: i64| {
+            e.user_id == user_id && e.timestamp >= since && types.contains(e.event_type)
+        };
         // Subscribe first: whatever is published after the history is read is then
         // certain to arrive live.
         let live = self.bus.subscribe(&topic(user_id)).await?;
-        let (replay, after_id) = {
-            let history = self.lock();
-            let replay: Vec<Event> = match start_time {
-                None => Vec::new(),
-                Some(since) => history
-                    .events
-                    .iter()
-                    .filter(|e| {
-                        e.user_id == user_id && e.timestamp >= since && types.contains(e.event_type)
-                    })
-                    .cloned()
-                    .collect(),
-            };
-            (replay, history.last_id)
+        let (replay, after_id, replayed) = match (&self.log, start_time) {
+            (Some(log), Some(since)) => {
+                // Appends in flight may land in the log after it is read and arrive
+                // live too: the live side skips what the replay held, by (origin, id).
+                let mut replay = Vec::new();
+                let mut replayed = HashSet::new();
+                for bytes in log.replay(since).await? {
+                    if let Some((event, origin)) = read_record(&bytes) {
+                        if wanted(&event, since) && replayed.insert((origin, event.id)) {
+                            replay.push(event);
+                        }
+                    }
+                }
+                (replay, 0, Some(Box::new(replayed)))
+            }
+            // With a log, this store's ids are not a watermark: an append may be in
+            // flight. Everything delivered from now on is new.
+            (Some(_), None) => (Vec::new(), 0, None),
+            (None, _) => {
+                let history = self.lock();
+                let replay: Vec<Event> = match start_time {
+                    None => Vec::new(),
+                    Some(since) => history
+                        .events
+                        .iter()
+                        .filter(|e| wanted(e, since))
+                        .cloned()
+                        .collect(),
+                };
+                (replay, history.last_id, None)
+            }
         };
         Ok(EventStream {
             replay: replay.into_iter(),
@@ -407,7 +531,9 @@ impl EventStore {
             heartbeat,
             clock: Arc::clone(&self.clock),
             user_id,
+            origin: self.origin,
             after_id,
+            replayed,
             since: start_time.unwrap_or(i64::MIN),
             types,
         })
@@ -423,8 +549,12 @@ pub struct EventStream {
     heartbeat: Duration,
     clock: Clock,
     user_id: u64,
-    /// Live events up to this id were in the history when it was read.
+    /// The store's own origin: its live events up to `after_id` were in the history
+    /// when it was read.
+    origin: u64,
     after_id: u64,
+    /// `(origin, id)` of the events replayed from a log, skipped when they arrive live.
+    replayed: Option<Box<HashSet<(u64, u64)>>>,
     since: i64,
     types: TypeSet,
 }
@@ -443,9 +573,14 @@ impl fmt::Debug for EventStream {
 impl EventStream {
     /// The live event in `payload`, if it is one this subscriber should see.
     fn accept(&self, payload: &[u8]) -> Option<Event> {
-        let event: Event = rmp_serde::from_slice(payload).ok()?;
+        let (event, origin) = read_record(payload)?;
+        let seen = (origin == self.origin && event.id <= self.after_id)
+            || self
+                .replayed
+                .as_ref()
+                .is_some_and(|r| r.contains(&(origin, event.id)));
         let wanted = event.user_id == self.user_id
-            && event.id > self.after_id
+            && !seen
             && event.timestamp >= self.since
             && self.types.contains(event.event_type);
         wanted.then_some(event)
@@ -822,5 +957,148 @@ mod tests {
             std::mem::size_of::<StreamEvent>(),
         );
         assert!(std::mem::size_of::<EventStream>() <= 160);
+    }
+
+    /// A log in memory, shared by the stores of "several processes"; appends fail
+    /// while `down` is set.
+    #[derive(Debug, Default)]
+    struct MemoryLog {
+        records: Mutex<Vec<Bytes>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl EventLog for MemoryLog {
+        fn append(&self, _user_id: u64, record: Bytes) -> BoxFuture<'_, Result<(), RpcError>> {
+            let result = if self.down.load(Ordering::SeqCst) {
+                Err(RpcError::new(Code::Unavailable, "the log is down"))
+            } else {
+                self.records.lock().unwrap().push(record);
+                Ok(())
+            };
+            Box::pin(futures::future::ready(result))
+        }
+
+        fn replay(&self, since: i64) -> BoxFuture<'_, Result<Vec<Bytes>, RpcError>> {
+            let records = self.records.lock().unwrap();
+            let kept = records
+                .iter()
+                .filter(|r| read_record(r).is_some_and(|(e, _)| e.timestamp >= since))
+                .cloned()
+                .collect();
+            Box::pin(futures::future::ready(Ok(kept)))
+        }
+    }
+
+    #[tokio::test]
+    async fn over_a_shared_bus_another_store_s_lower_ids_still_arrive() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let (a, b) = (
+            EventStore::new(Arc::clone(&bus), 100),
+            EventStore::new(bus, 100),
+        );
+        for _ in 0..5 {
+            b.publish(1, "login", None).await.unwrap();
+        }
+        // b's watermark is 5; a's first event is id 1, and is new all the same.
+        let mut on_b = b.subscribe(1, None, Some(0), HOUR).await.unwrap();
+        let replayed: Vec<_> = std::iter::from_fn(|| ready(&mut on_b)).collect();
+        assert_eq!(ids(&replayed), [1, 2, 3, 4, 5]);
+        let from_a = a.publish(1, "logout", None).await.unwrap();
+        assert_eq!(from_a.id, 1);
+        assert_eq!(ready(&mut on_b), Some(StreamEvent::Event(from_a)));
+    }
+
+    #[tokio::test]
+    async fn stores_sharing_a_bus_and_a_log_act_as_one() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let log = Arc::new(MemoryLog::default());
+        let process = || EventStore::new(Arc::clone(&bus), 100).with_log(log.clone());
+        let (a, b) = (process(), process());
+        assert_ne!(a.origin(), b.origin());
+
+        // Live across processes, once each, though both start their ids at 1.
+        let mut on_b = b.subscribe(1, None, None, HOUR).await.unwrap();
+        let from_a = a.publish(1, "login", None).await.unwrap();
+        let from_b = b.publish(1, "logout", None).await.unwrap();
+        assert_eq!((from_a.id, from_b.id), (1, 1));
+        assert_eq!(ready(&mut on_b), Some(StreamEvent::Event(from_a.clone())));
+        assert_eq!(ready(&mut on_b), Some(StreamEvent::Event(from_b.clone())));
+        assert_eq!(ready(&mut on_b), None);
+
+        // A store that did not exist then replays both from the log, then goes live.
+        drop(a);
+        let c = process();
+        let mut replay = c.subscribe(1, None, Some(0), HOUR).await.unwrap();
+        assert_eq!(ready(&mut replay), Some(StreamEvent::Event(from_a)));
+        assert_eq!(ready(&mut replay), Some(StreamEvent::Event(from_b)));
+        let later = c.publish(1, "login", None).await.unwrap();
+        assert_eq!(ready(&mut replay), Some(StreamEvent::Event(later)));
+        assert_eq!(ready(&mut replay), None);
+    }
+
+    #[tokio::test]
+    async fn an_event_in_both_the_replay_and_the_live_side_is_yielded_once() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let log = Arc::new(MemoryLog::default());
+        let store = EventStore::new(Arc::clone(&bus), 100).with_log(log.clone());
+        // An append that landed in the log but whose live delivery comes after the
+        // subscription: as an append in flight at subscribe time would.
+        let event = Event {
+            id: 7,
+            user_id: 1,
+            event_type: EventType::Login,
+            timestamp: 5,
+            data: None,
+        };
+        let bytes = record(&event, 99).unwrap();
+        log.append(1, bytes.clone()).await.unwrap();
+        let mut s = store.subscribe(1, None, Some(0), HOUR).await.unwrap();
+        bus.publish(&topic(1), bytes).await.unwrap();
+        assert_eq!(ready(&mut s), Some(StreamEvent::Event(event)));
+        assert_eq!(ready(&mut s), None, "not again from the live side");
+    }
+
+    #[tokio::test]
+    async fn an_event_the_log_refused_is_an_error_and_not_delivered() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let log = Arc::new(MemoryLog::default());
+        let store = EventStore::new(Arc::clone(&bus), 100).with_log(log.clone());
+        let mut s = store.subscribe(1, None, None, HOUR).await.unwrap();
+        log.down.store(true, Ordering::SeqCst);
+        let refused = store.publish(1, "login", None).await.unwrap_err();
+        assert_eq!(refused.code, Code::Unavailable);
+        assert_eq!(ready(&mut s), None);
+        log.down.store(false, Ordering::SeqCst);
+        let kept = store.publish(1, "login", None).await.unwrap();
+        assert_eq!(ready(&mut s), Some(StreamEvent::Event(kept)));
+        assert_eq!(log.records.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn records_carry_their_origin_and_read_back() {
+        let event = Event {
+            id: 3,
+            user_id: 1,
+            event_type: EventType::ProfileUpdate,
+            timestamp: 1_700_000_000_000,
+            data: Some(Value::Map(vec![("bio".into(), "hi".into())])),
+        };
+        let bytes = record(&event, 42).unwrap();
+        let map = value(&bytes);
+        let keys: Vec<_> = map
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            ["id", "user_id", "type", "timestamp", "data", "origin"]
+        );
+        assert_eq!(read_record(&bytes), Some((event.clone(), 42)));
+        // A plain event map (a foreign producer's) reads with origin 0.
+        let plain = rmp_serde::to_vec_named(&event).unwrap();
+        assert_eq!(read_record(&plain), Some((event, 0)));
+        assert_eq!(read_record(b"\xc1"), None);
     }
 }

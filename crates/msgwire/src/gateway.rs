@@ -19,33 +19,34 @@ use crate::serve::{say_as, shutdown_signal, HttpLimitArgs};
 pub struct GatewayArgs {
     /// Address of the HTTP listener. Port 0 picks a free port; the chosen address is
     /// printed.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    #[arg(long, env = "MSGWIRE_HTTP", value_name = "ADDR", default_value = "127.0.0.1:7421")]
     http: String,
 
     /// A service and where it is: NAME=ADDR, with ADDR host:port or unix:PATH (spoken to
     /// in msgpack-rpc). Repeat for each service. NAME is a service of `msgwire serve`
     /// (users, orders, math, files, events) or `*` for every method no other upstream
     /// serves. Example: --upstream users=10.0.0.5:7420 --upstream orders=10.0.0.6:7420
-    #[arg(long = "upstream", value_name = "NAME=ADDR", required = true, value_parser = parse_upstream)]
+    #[arg(long = "upstream", env = "MSGWIRE_UPSTREAM", value_delimiter = ',', value_name = "NAME=ADDR",
+          required = true, value_parser = parse_upstream)]
     upstreams: Vec<(String, String)>,
 
     /// Milliseconds each call may take, retries included; past it the answer is 504.
-    #[arg(long, value_name = "MS", default_value_t = 5_000,
+    #[arg(long, env = "MSGWIRE_TIMEOUT_MS", value_name = "MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout_ms: u64,
 
     /// Times a call is tried again after a connection failure: any call that could not
     /// be sent, and read-only calls (getUser, listOrders, …) whose connection broke.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, env = "MSGWIRE_RETRIES", value_name = "N", default_value_t = 2)]
     retries: u32,
 
     /// Milliseconds one connection attempt to an upstream may take.
-    #[arg(long, value_name = "MS", default_value_t = 500,
+    #[arg(long, env = "MSGWIRE_CONNECT_TIMEOUT_MS", value_name = "MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..))]
     connect_timeout_ms: u64,
 
     /// Connections kept to each upstream (calls are multiplexed on each).
-    #[arg(long, value_name = "N", default_value_t = 4,
+    #[arg(long, env = "MSGWIRE_POOL_SIZE", value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u64).range(1..=1024).map(|n| n as usize))]
     pool_size: usize,
 
@@ -53,7 +54,7 @@ pub struct GatewayArgs {
     http_limits: HttpLimitArgs,
 
     /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, env = "MSGWIRE_SHUTDOWN_GRACE", value_name = "SECS", default_value_t = 30)]
     shutdown_grace: u64,
 }
 

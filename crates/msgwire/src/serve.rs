@@ -22,103 +22,103 @@ use tokio::net::TcpListener;
 pub struct ServeArgs {
     /// Address of the RPC listener (all three dialects, detected per connection). Port 0
     /// picks a free port; the chosen address is printed.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7420")]
+    #[arg(long, env = "MSGWIRE_RPC", value_name = "ADDR", default_value = "127.0.0.1:7420")]
     rpc: String,
 
     /// Address of the HTTP listener: the JSON and MessagePack endpoints, POST
     /// /rpc/METHOD, /health, /metrics, msgpack-rpc over WebSocket at /ws and the
     /// playground page at /. Port 0 picks a free port; the chosen address is printed.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    #[arg(long, env = "MSGWIRE_HTTP", value_name = "ADDR", default_value = "127.0.0.1:7421")]
     http: String,
 
     /// Largest WebSocket message accepted on /ws, in bytes (a unit as for
     /// --max-upload); larger ones close the socket with 1009.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "MSGWIRE_MAX_WS_MESSAGE", value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     max_ws_message: u64,
 
     #[command(flatten)]
     http_limits: HttpLimitArgs,
 
     /// Seconds an HTTP call may take before it is answered 504 (DEADLINE_EXCEEDED).
-    #[arg(long, value_name = "SECS", default_value_t = 30,
+    #[arg(long, env = "MSGWIRE_HTTP_TIMEOUT", value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     http_timeout: u64,
 
     /// Seconds a cached user record (getUser) stays fresh.
-    #[arg(long, value_name = "SECS", default_value_t = 60,
+    #[arg(long, env = "MSGWIRE_CACHE_TTL", value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     cache_ttl: u64,
 
     /// Entries the in-process cache holds at most; the oldest go first.
-    #[arg(long, value_name = "N", default_value_t = 10_000,
+    #[arg(long, env = "MSGWIRE_CACHE_ENTRIES", value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     cache_entries: usize,
 
     /// Also serve RPC on this Unix socket (replaced if it exists).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "MSGWIRE_UNIX", value_name = "PATH")]
     unix: Option<PathBuf>,
 
     /// Largest frame (or msgpack-rpc message) accepted, in bytes; checked on the header.
-    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::DEFAULT_MAX_FRAME,
+    #[arg(long, env = "MSGWIRE_MAX_FRAME", value_name = "BYTES", default_value_t = msgwire_rpc::DEFAULT_MAX_FRAME,
           value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)).map(|n| n as usize))]
     max_frame: usize,
 
     /// Deepest nesting of arrays and maps in params (deeper requests are answered
     /// INVALID_ARGUMENT), at most 512.
-    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::DEFAULT_MAX_DEPTH,
+    #[arg(long, env = "MSGWIRE_MAX_DEPTH", value_name = "N", default_value_t = msgwire_rpc::DEFAULT_MAX_DEPTH,
           value_parser = clap::value_parser!(u16).range(0..=msgwire_rpc::MAX_DEPTH_LIMIT as i64).map(usize::from))]
     max_depth: usize,
 
     /// Connections served at once; more are closed as soon as they are accepted.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, env = "MSGWIRE_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000)]
     max_connections: usize,
 
     /// Calls in flight per connection; more are answered RESOURCE_EXHAUSTED (8).
-    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_IN_FLIGHT)]
+    #[arg(long, env = "MSGWIRE_MAX_IN_FLIGHT", value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: u32,
 
     /// Notifications queued per connection; more are dropped (with a rate-limited
     /// warning).
-    #[arg(long, value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_NOTIFICATIONS)]
+    #[arg(long, env = "MSGWIRE_MAX_NOTIFICATIONS", value_name = "N", default_value_t = msgwire_rpc::config::DEFAULT_MAX_NOTIFICATIONS)]
     max_notifications: u32,
 
     /// Bytes of answers queued per connection for a peer that does not read them; past
     /// it the server stops reading that peer's requests until it reads.
-    #[arg(long, value_name = "BYTES", default_value_t = msgwire_rpc::config::DEFAULT_WRITE_QUEUE_BYTES)]
+    #[arg(long, env = "MSGWIRE_WRITE_QUEUE", value_name = "BYTES", default_value_t = msgwire_rpc::config::DEFAULT_WRITE_QUEUE_BYTES)]
     write_queue: usize,
 
     /// Seconds a connection may stay silent with no call in flight (0: forever).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, env = "MSGWIRE_IDLE_TIMEOUT", value_name = "SECS", default_value_t = 300)]
     idle_timeout: u64,
 
     /// Seconds a new connection has to send its first bytes (0: forever).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, env = "MSGWIRE_FIRST_BYTE_TIMEOUT", value_name = "SECS", default_value_t = 10)]
     first_byte_timeout: u64,
 
     /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, env = "MSGWIRE_SHUTDOWN_GRACE", value_name = "SECS", default_value_t = 30)]
     shutdown_grace: u64,
 
     /// Directory of the files service: uploaded files under server-made ids, their
     /// metadata, and uploads in progress (leftovers of a crash are removed at start).
     /// Created now if given; the default, ./msgwire-data, at the first upload.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "MSGWIRE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
     /// Largest upload accepted, in bytes, with an optional unit: KiB, MiB, GiB, TiB
     /// (or KB, MB, GB, TB for powers of 1000), e.g. 200MiB. Larger uploads are refused
     /// RESOURCE_EXHAUSTED (8) before any data is sent.
-    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    #[arg(long, env = "MSGWIRE_MAX_UPLOAD", value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     max_upload: u64,
 
     /// Unread messages a chat member may have; one more removes it from its room.
-    #[arg(long, value_name = "N", default_value_t = msgwire_services::DEFAULT_CHAT_BACKLOG,
+    #[arg(long, env = "MSGWIRE_CHAT_BACKLOG", value_name = "N", default_value_t = msgwire_services::DEFAULT_CHAT_BACKLOG,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     chat_backlog: usize,
 
     /// Seconds an event stream (subscribeEvents) may be idle before it sends a
     /// heartbeat item.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
+    #[arg(long, env = "MSGWIRE_HEARTBEAT", value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     heartbeat: u64,
 }
@@ -127,13 +127,13 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub(crate) struct HttpLimitArgs {
     /// HTTP connections served at once; more are closed as soon as they are accepted.
-    #[arg(long, value_name = "N", default_value_t = 10_000,
+    #[arg(long, env = "MSGWIRE_HTTP_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     http_max_connections: usize,
 
     /// Seconds an HTTP connection has to send a request's headers (a new connection, or
     /// a kept-alive one between requests); then it is closed.
-    #[arg(long, value_name = "SECS", default_value_t = 30,
+    #[arg(long, env = "MSGWIRE_HTTP_HEADER_TIMEOUT", value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     http_header_timeout: u64,
 }

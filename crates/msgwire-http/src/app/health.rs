@@ -80,6 +80,22 @@ async fn cache_dependency(state: &AppState) -> Option<Dependency> {
     })
 }
 
+async fn checked(name: &str, check: &super::Check) -> Dependency {
+    let (status, detail) = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+        Ok(Ok(detail)) => ("ok", detail),
+        Ok(Err(wrong)) => ("down", wrong),
+        Err(_) => (
+            "down",
+            format!("no answer within {} ms", CHECK_TIMEOUT.as_millis()),
+        ),
+    };
+    Dependency {
+        name: name.to_owned(),
+        status,
+        detail,
+    }
+}
+
 /// `GET /health`.
 pub(super) async fn health(
     State(state): State<AppState>,
@@ -88,7 +104,14 @@ pub(super) async fn health(
     let format = negotiate(&headers, crate::negotiate::Format::Json)?;
     let config = state.config();
     let upstreams = config.backend.dependencies();
-    let (mut dependencies, cache) = tokio::join!(
+    let checks = futures::future::join_all(
+        config
+            .checks
+            .0
+            .iter()
+            .map(|(name, check)| checked(name, check)),
+    );
+    let (mut dependencies, cache, checked) = tokio::join!(
         async {
             tokio::time::timeout(CHECK_TIMEOUT * 2, upstreams)
                 .await
@@ -101,8 +124,10 @@ pub(super) async fn health(
                 })
         },
         cache_dependency(&state),
+        checks,
     );
     dependencies.extend(cache);
+    dependencies.extend(checked);
     let degraded = dependencies.iter().any(|d| d.status != "ok");
     let connections = config
         .metrics

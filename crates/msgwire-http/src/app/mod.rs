@@ -58,6 +58,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures::future::BoxFuture;
 use msgwire_rpc::Server;
 use msgwire_services::cache::Cache;
 use msgwire_wire::Limits;
@@ -69,12 +70,29 @@ use crate::ws::WsConfig;
 /// The largest request body by default: 16 MiB, as the largest frame.
 pub const DEFAULT_MAX_BODY: usize = msgwire_wire::DEFAULT_MAX_FRAME;
 
+/// A dependency's check for `/health`: `Ok(detail)` when it can serve, `Err(what is
+/// wrong)` when not. It is given a bounded time; one that takes longer counts as down.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
+
+/// The named checks, shown by name in `Debug`.
+#[derive(Clone, Default)]
+struct Checks(Vec<(String, Check)>);
+
+impl std::fmt::Debug for Checks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
 /// What the app is made of.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     backend: Backend,
     metrics: Metrics,
     cache: Option<Arc<dyn Cache>>,
+    checks: Checks,
     websocket: Option<(Server, WsConfig)>,
     limits: Limits,
     max_body: usize,
@@ -89,12 +107,20 @@ impl AppConfig {
             backend,
             metrics,
             cache: None,
+            checks: Checks::default(),
             websocket: None,
             limits: Limits::default(),
             max_body: DEFAULT_MAX_BODY,
             role: "serve",
             http_limits: HttpLimits::default(),
         }
+    }
+
+    /// Reports the dependency `name` in `/health`, as `check` finds it (a Redis or
+    /// Kafka connection, say).
+    pub fn with_check(mut self, name: impl Into<String>, check: Check) -> Self {
+        self.checks.0.push((name.into(), check));
+        self
     }
 
     /// Reports `cache` in `/health`.
