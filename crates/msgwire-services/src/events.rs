@@ -554,6 +554,8 @@ pub struct EventStream {
     origin: u64,
     after_id: u64,
     /// `(origin, id)` of the events replayed from a log, skipped when they arrive live.
+    /// Boxed: a stream without a log replay (most) keeps one pointer, not a whole set.
+    #[allow(clippy::box_collection)]
     replayed: Option<Box<HashSet<(u64, u64)>>>,
     since: i64,
     types: TypeSet,

@@ -30,7 +30,7 @@ use crate::bus::{Bus, InProcessBus};
 use crate::cache::{Cache, MemoryCache, MemoryCacheConfig};
 use crate::chat::{chat_call, ChatHub, ChatMessage};
 use crate::chunked::{ChunkLimits, ChunkMessage, Reassembler};
-use crate::events::{EventStore, StreamEvent};
+use crate::events::{EventLog, EventStore, StreamEvent};
 use crate::files::{download_call, upload_call, DownloadChunk, FileStore, DEFAULT_MAX_UPLOAD};
 use crate::math::{self, Number, Pair};
 use crate::users::{self, GetUserParams};
@@ -100,21 +100,39 @@ impl Services {
     /// server left in the data directory, if it exists; fails if they cannot be read
     /// or removed.
     pub fn new(config: ServicesConfig) -> std::io::Result<Self> {
-        Self::with_bus(config, Arc::new(InProcessBus::new()))
+        let chat = ChatHub::new(config.chat_backlog);
+        Self::assemble(config, Arc::new(InProcessBus::new()), chat)
     }
 
-    /// As [`Services::new`], with events published on `bus`.
+    /// As [`Services::new`], with events published on `bus` and chat rooms relayed over
+    /// it: with a bus shared between processes (Redis, say), a room and a user's event
+    /// stream span them (see [`ChatHub::with_bus`] and [`crate::events`]).
     pub fn with_bus(config: ServicesConfig, bus: Arc<dyn Bus>) -> std::io::Result<Self> {
+        let chat = ChatHub::with_bus(config.chat_backlog, Arc::clone(&bus));
+        Self::assemble(config, bus, chat)
+    }
+
+    fn assemble(config: ServicesConfig, bus: Arc<dyn Bus>, chat: ChatHub) -> std::io::Result<Self> {
         let files = FileStore::new(config.data_dir, config.max_upload);
         files.remove_leftovers()?;
         Ok(Self {
             files,
-            chat: ChatHub::new(config.chat_backlog),
+            chat,
             events: Arc::new(EventStore::new(bus, config.event_history)),
             heartbeat: config.heartbeat,
             chunk_limits: config.chunk_limits,
             cache: Arc::new(MemoryCache::new(config.cache)),
         })
+    }
+
+    /// The services with events appended to `log` (a Kafka topic, say) before they are
+    /// delivered, and `start_time` replays read from it: see
+    /// [`EventStore::with_log`]. The event store is replaced (its bus kept), so call
+    /// this before making routers.
+    pub fn with_event_log(mut self, log: Arc<dyn EventLog>) -> Self {
+        let bus = Arc::clone(self.events.bus());
+        self.events = Arc::new(EventStore::new(bus, 0).with_log(log));
+        self
     }
 
     /// The services reading through `cache` instead of their in-process one (a shared

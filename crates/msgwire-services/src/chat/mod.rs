@@ -45,6 +45,84 @@
 //! queued, then the farewell, then `None`, and its `send` is FAILED_PRECONDITION.
 //! Senders never wait. A room with no members is removed.
 //!
+//! # Across processes
+//!
+//! [`ChatHub::new`] keeps its rooms in this process. [`ChatHub::with_bus`] hubs that
+//! share a [`Bus`] (Redis between processes, say, or one [`InProcessBus`] between two
+//! hubs in a test) make each room one room across all of them:
+//!
+//! ```text
+//!  process A (origin 0x1f…)                       process B (origin 0x9a…)
+//!  alice.send(text)
+//!      │
+//!      ▼
+//!  room "rust" ──► carol's inbox                  room "rust" ──► bob's inbox
+//!  (one lock)                                     (one lock, backlog rules)
+//!      │ try_send, never waits                        ▲
+//!      ▼                                              │ another origin: delivered
+//!  queue [BUS_QUEUE] ─► publisher task            listener task of the room
+//!      │                                              ▲
+//!      │ publish("chat:rust",                         │ subscribed to "chat:rust"
+//!      ▼   {origin: 0x1f…, message: {…}})             │
+//!  ═════════════════════════ bus, topic "chat:rust" ══════════════════════════
+//!      │
+//!      └──► A's own listener task: origin 0x1f… is its own, skipped
+//! ```
+//!
+//! - **Local delivery is as without a bus**: members in the same process get each
+//!   other's messages straight from the room, in the room's order, whatever the bus
+//!   does. With the bus down, a room goes on in each process alone.
+//! - **What crosses**: everything the hub gives a room's *other* members — `join`
+//!   notices, `text`, `typing`, `leave` notices, "was removed" notices. Not the
+//!   personal welcome or farewell. So joins and leaves cross: bob in B sees
+//!   "alice joined rust" and "alice left rust" (the leave too when alice was the last
+//!   member in A). There is no presence or history: a joiner does not learn who is
+//!   already in the room elsewhere.
+//! - **On the bus**: topic [`topic`]`(room_id)` = `chat:<room_id>`, payload a
+//!   MessagePack map, the message in the shape above:
+//!
+//!   ```text
+//!   {"origin": 2290375030143234431,      // the publishing hub's ChatHub::origin(), a random u64
+//!    "message": {"user_id": "alice", "room_id": "rust", "content": "hi",
+//!                "type": "text", "timestamp": 1700000000000}}
+//!   ```
+//!
+//!   Other keys are ignored. A listener skips its own hub's envelopes (the bus brings
+//!   them back), and skips whatever is not an envelope of a message a hub would
+//!   broadcast to that room: bytes that do not decode, another room's `room_id`, a
+//!   `system` message or user, an empty or over-long id, content over
+//!   [`MAX_CONTENT_LEN`]. Nothing on the bus makes a hub panic.
+//! - **Listening**: a room's first local member's join subscribes to its topic from a
+//!   task; the last one leaving (or being removed) drops the subscription. A member
+//!   sees every message another process publishes to the room after its join
+//!   completed *and* the subscription is in place: [`Member::subscribed`] resolves then
+//!   (at once when the room already had members here; after the subscribe future
+//!   resolves for the first one, a task hop on an `InProcessBus`, a round trip to
+//!   Redis). Before that, nothing from elsewhere is seen; after, remote messages can
+//!   arrive at any time. A subscription that fails or ends is retried, backing off to
+//!   10 s, while the room has local members.
+//! - **Remote messages obey the backlog**: a listener hands each one to the room under
+//!   the room's lock, exactly as a local `send` does, so a member too far behind is
+//!   removed (and that removal is published). Nothing queues without bound: the bus
+//!   bounds each subscription ([`Delivery::Lagged`] is logged: remote messages were
+//!   lost, the listener goes on).
+//! - **Order**: what a hub broadcasts goes, under the room's lock and without waiting,
+//!   into one queue per hub of [`BUS_QUEUE`] messages, which one task publishes in
+//!   order. So a sender's messages reach other processes in the order it sent them,
+//!   and each process sees the messages of any one other process in that process's
+//!   order (the bus keeps each publisher's order); messages of different processes
+//!   interleave as the bus delivers them.
+//! - **Failures are not the members'**: `send` never waits for the bus and succeeds
+//!   whether or not the bus takes the message. A failed publish is logged (a warning
+//!   once per outage, then debug); when the queue is full (the bus is stuck), further
+//!   messages are not published, only counted and logged at 1, 2, 4, 8, … dropped.
+//! - [`ChatHub::member_count`] and [`ChatHub::room_count`] count this process's
+//!   members and rooms only.
+//!
+//! [`Bus`]: crate::bus::Bus
+//! [`InProcessBus`]: crate::bus::InProcessBus
+//! [`Delivery::Lagged`]: crate::bus::Delivery::Lagged
+//!
 //! # Example
 //!
 //! ```
@@ -75,9 +153,12 @@ use futures::stream::Stream;
 use msgwire_wire::{Code, RpcError};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::bus::Bus;
 use crate::events::{unix_millis, Clock};
 
+mod relay;
 mod rpc;
+pub use relay::{topic, BUS_QUEUE};
 pub use rpc::{chat_call, ChatEnd};
 
 /// The longest user or room id, in bytes.
@@ -165,12 +246,16 @@ struct Hub {
     clock: Clock,
     rooms: Mutex<HashMap<Arc<str>, Arc<Mutex<Room>>>>,
     next_seat: AtomicU64,
+    /// The bus of a [`ChatHub::with_bus`] hub.
+    relay: Option<relay::Relay>,
 }
 
 /// Lock order: the rooms map, then a room, then an inbox.
 struct Room {
     name: Arc<str>,
     seats: Vec<Seat>,
+    /// A bus hub's listener to the room's topic, while the room has local members.
+    listener: Option<relay::Listener>,
 }
 
 struct Seat {
@@ -284,10 +369,23 @@ impl Hub {
     }
 
     /// Gives `message` to every member of `room` but `except`; members whose backlog is
-    /// full are removed, told so, and announced to the rest.
-    fn broadcast(&self, room: &mut Room, message: Arc<ChatMessage>, except: Option<u64>) {
-        let mut pending = VecDeque::from([(message, except)]);
-        while let Some((message, except)) = pending.pop_front() {
+    /// full are removed, told so, and announced to the rest. A bus hub also publishes
+    /// `message` if `publish` (not for one that came from the bus), and the removal
+    /// notices.
+    fn broadcast(
+        &self,
+        room: &mut Room,
+        message: Arc<ChatMessage>,
+        except: Option<u64>,
+        publish: bool,
+    ) {
+        let mut pending = VecDeque::from([(message, except, publish)]);
+        while let Some((message, except, publish)) = pending.pop_front() {
+            if publish {
+                if let Some(relay) = &self.relay {
+                    relay.enqueue(&room.name, &message);
+                }
+            }
             let mut i = 0;
             while i < room.seats.len() {
                 let seat = &room.seats[i];
@@ -315,7 +413,7 @@ impl Hub {
                         seat.user_id, room.name
                     ),
                 );
-                pending.push_back((notice, None));
+                pending.push_back((notice, None, true));
             }
         }
     }
@@ -353,14 +451,43 @@ impl ChatHub {
 
     /// As [`ChatHub::new`], with timestamps from `clock`.
     pub fn with_clock(backlog: usize, clock: Clock) -> Self {
+        Self::build(backlog, clock, None)
+    }
+
+    /// A hub whose rooms span every process with a hub on `bus` (see [Across
+    /// processes](self#across-processes)): as [`ChatHub::new`] for the members in this
+    /// process, and what they broadcast is published on `chat:<room_id>` while what
+    /// other hubs publish there reaches them.
+    ///
+    /// Call it inside a Tokio runtime: the hub publishes from a task and listens to each
+    /// room with local members from another, spawned on the runtime current when they
+    /// start (the publisher here or, failing that, at the first join; a room's listener
+    /// at the join of its first local member). Without a runtime the rooms stay local.
+    pub fn with_bus(backlog: usize, bus: Arc<dyn Bus>) -> Self {
+        Self::with_bus_and_clock(backlog, bus, Arc::new(unix_millis))
+    }
+
+    /// As [`ChatHub::with_bus`], with timestamps from `clock`.
+    pub fn with_bus_and_clock(backlog: usize, bus: Arc<dyn Bus>, clock: Clock) -> Self {
+        Self::build(backlog, clock, Some(relay::Relay::new(bus)))
+    }
+
+    fn build(backlog: usize, clock: Clock, relay: Option<relay::Relay>) -> Self {
         Self {
             hub: Arc::new(Hub {
                 backlog: backlog.max(1),
                 clock,
                 rooms: Mutex::new(HashMap::new()),
                 next_seat: AtomicU64::new(1),
+                relay,
             }),
         }
+    }
+
+    /// This hub's id in the envelopes it publishes (random, per hub); `None` without a
+    /// bus.
+    pub fn origin(&self) -> Option<u64> {
+        self.hub.relay.as_ref().map(|r| r.origin)
     }
 
     /// `user_id` joins `room_id` (created if new): the joiner gets a welcome, the others
@@ -392,6 +519,7 @@ impl ChatHub {
                 let room = Arc::new(Mutex::new(Room {
                     name: Arc::clone(&name),
                     seats: Vec::new(),
+                    listener: None,
                 }));
                 rooms.insert(name, Arc::clone(&room));
                 room
@@ -400,6 +528,12 @@ impl ChatHub {
         let mut seated = lock(&room);
         drop(rooms);
         let name = Arc::clone(&seated.name);
+        if let Some(relay) = &hub.relay {
+            if seated.listener.is_none() {
+                seated.listener = relay.listen(hub, &room, &name);
+            }
+        }
+        let listener_state = seated.listener.as_ref().map(|l| l.subscribed.clone());
         let welcome = hub.message(
             ChatKind::System,
             SYSTEM_USER,
@@ -413,7 +547,7 @@ impl ChatHub {
             &name,
             format!("{user_id} joined {name}"),
         );
-        hub.broadcast(&mut seated, notice, None);
+        hub.broadcast(&mut seated, notice, None, true);
         seated.seats.push(Seat {
             id,
             user_id: Arc::clone(&user_id),
@@ -427,6 +561,7 @@ impl ChatHub {
             user_id,
             id,
             inbox,
+            listener_state,
         })
     }
 
@@ -452,6 +587,7 @@ impl fmt::Debug for ChatHub {
         f.debug_struct("ChatHub")
             .field("backlog", &self.hub.backlog)
             .field("rooms", &self.room_count())
+            .field("origin", &self.origin())
             .finish_non_exhaustive()
     }
 }
@@ -465,6 +601,8 @@ pub struct Member {
     user_id: Arc<str>,
     id: u64,
     inbox: Arc<Inbox>,
+    /// A bus hub's room listener's state (`None` without one).
+    listener_state: Option<tokio::sync::watch::Receiver<relay::SubState>>,
 }
 
 impl fmt::Debug for Member {
@@ -516,8 +654,21 @@ impl Member {
             kind: message.kind,
             timestamp: (self.hub.clock)(),
         });
-        self.hub.broadcast(&mut room, message, Some(self.id));
+        self.hub.broadcast(&mut room, message, Some(self.id), true);
         Ok(())
+    }
+
+    /// Resolves once this process listens to the bus for the member's room: `true` when
+    /// it does (every message another process publishes to the room from then on
+    /// reaches the member, by the backlog rules), `false` for a hub without a bus or
+    /// when subscribing failed (the room goes on locally; the hub tries again in the
+    /// background). At once for a member joining a room that already has members here.
+    pub async fn subscribed(&self) -> bool {
+        let Some(mut state) = self.listener_state.clone() else {
+            return false;
+        };
+        let settled = state.wait_for(|s| *s != relay::SubState::Pending).await;
+        settled.is_ok_and(|s| *s == relay::SubState::Subscribed)
     }
 
     /// The next message for this member; `None` once it has left or was removed (after
@@ -553,7 +704,8 @@ impl Member {
             };
             room.seats.remove(at);
             self.inbox.close(None);
-            if !room.seats.is_empty() {
+            // The other processes hear of the leave even when nobody is left here.
+            if !room.seats.is_empty() || self.hub.relay.is_some() {
                 let notice = self.hub.message(
                     ChatKind::Leave,
                     &self.user_id,
@@ -561,12 +713,14 @@ impl Member {
                     format!("{} left {}", self.user_id, self.room_id),
                 );
                 // May remove the members whose backlog this fills, down to none.
-                self.hub.broadcast(&mut room, notice, None);
+                self.hub.broadcast(&mut room, notice, None, true);
             }
-            room.seats.is_empty()
+            // The listener's subscription goes once the room is off the map.
+            room.seats.is_empty().then(|| room.listener.take())
         };
-        if now_empty {
+        if let Some(listener) = now_empty {
             self.hub.remove_if_empty(&self.room);
+            drop(listener); // unsubscribes
         }
     }
 }

@@ -35,6 +35,10 @@ enum Turn {
     Output(ForPeer),
 }
 
+/// How long a join waits for the hub to listen to the room's bus topic before the
+/// member is answered anyway.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `chat`: the first item the peer sends joins a room (`{user_id, room_id, type,
 /// content}`; a `text` or `typing` first message is also passed on); then every `text`
 /// or `typing` item goes to the room's other members, and what they send comes back as
@@ -68,6 +72,10 @@ pub async fn chat_call(
         let (user_id, room_id) = (message.user_id.clone(), message.room_id.clone());
         match hub.join(user_id, room_id) {
             Ok(member) => {
+                // The welcome goes out once messages from other processes reach the
+                // member too — or, if the bus does not confirm in time, without them
+                // (the room goes on locally; the hub keeps trying).
+                let _ = tokio::time::timeout(SUBSCRIBE_WAIT, member.subscribed()).await;
                 if message.kind != ChatKind::Join {
                     send_or_tell(&member, message, &mut out).await?;
                 }
