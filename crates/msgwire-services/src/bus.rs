@@ -234,7 +234,7 @@ impl InProcessBus {
             }
         };
         Subscription::new(deliveries(TopicReceiver {
-            receiver,
+            receiver: Some(receiver),
             topic,
             topics: Arc::downgrade(&self.topics),
         }))
@@ -260,7 +260,8 @@ impl Bus for InProcessBus {
 
 /// A broadcast receiver that takes its topic off the bus when it is the last one.
 struct TopicReceiver {
-    receiver: broadcast::Receiver<Bytes>,
+    /// Always `Some` until the drop, which lets it go under the topics' lock.
+    receiver: Option<broadcast::Receiver<Bytes>>,
     topic: Arc<str>,
     topics: Weak<Topics>,
 }
@@ -272,10 +273,12 @@ impl Drop for TopicReceiver {
         };
         let mut senders = topics.lock();
         // Subscribing happens under this lock too, so nobody joins between the count
-        // and the removal; `self.receiver` is still alive here, hence 1.
+        // and the removal. The receiver goes first, under the lock: two subscriptions
+        // dropped at once on two threads then cannot both count the other.
+        drop(self.receiver.take());
         if senders
             .get(&*self.topic)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
+            .is_some_and(|sender| sender.receiver_count() == 0)
         {
             senders.remove(&*self.topic);
         }
@@ -284,7 +287,8 @@ impl Drop for TopicReceiver {
 
 fn deliveries(receiver: TopicReceiver) -> impl Stream<Item = Delivery> + Send + 'static {
     stream::unfold(receiver, |mut topic| async move {
-        let delivery = match topic.receiver.recv().await {
+        let receiver = topic.receiver.as_mut()?;
+        let delivery = match receiver.recv().await {
             Ok(payload) => Delivery::Message(payload),
             Err(broadcast::error::RecvError::Lagged(missed)) => Delivery::Lagged(missed),
             Err(broadcast::error::RecvError::Closed) => return None,
@@ -410,11 +414,38 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_dropped_at_once_on_many_threads_take_their_topic_along() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let bus = InProcessBus::new();
+        // Two at a time, many times: the race is between exactly two drops.
+        for _ in 0..2000 {
+            let subs: Vec<_> = (0..2)
+                .map(|_| runtime.block_on(bus.subscribe("t")).unwrap())
+                .collect();
+            let barrier = Arc::new(std::sync::Barrier::new(subs.len()));
+            let threads: Vec<_> = subs
+                .into_iter()
+                .map(|sub| {
+                    let barrier = Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        drop(sub);
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(bus.topic_count(), 0, "no empty topic left behind");
+        }
+    }
+
+    #[test]
     fn sizes() {
         let bus = InProcessBus::new();
         let (_, receiver) = broadcast::channel::<Bytes>(1);
         let receiver = TopicReceiver {
-            receiver,
+            receiver: Some(receiver),
             topic: Arc::from("t"),
             topics: Arc::downgrade(&bus.topics),
         };
