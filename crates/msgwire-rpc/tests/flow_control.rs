@@ -128,7 +128,7 @@ async fn a_slow_reader_keeps_the_senders_memory_flat_and_loses_nothing() {
             assert!(chunk.data.iter().all(|b| *b == (next % 251) as u8));
             next += 1;
             drop(chunk);
-            if next % 25 == 0 {
+            if next.is_multiple_of(25) {
                 peak = peak.max(live() - before);
                 // Meanwhile ordinary calls on the same connection are answered.
                 let sum: i64 = within(client.call_typed("add", &(next as i64, 1)))

@@ -19,7 +19,12 @@ use crate::serve::{say_as, shutdown_signal, HttpLimitArgs};
 pub struct GatewayArgs {
     /// Address of the HTTP listener. Port 0 picks a free port; the chosen address is
     /// printed.
-    #[arg(long, env = "MSGWIRE_HTTP", value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    #[arg(
+        long,
+        env = "MSGWIRE_HTTP",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7421"
+    )]
     http: String,
 
     /// A service and where it is: NAME=ADDR, with ADDR host:port or unix:PATH (spoken to
@@ -54,7 +59,12 @@ pub struct GatewayArgs {
     http_limits: HttpLimitArgs,
 
     /// Seconds requests in flight may take to finish after SIGTERM or Ctrl-C.
-    #[arg(long, env = "MSGWIRE_SHUTDOWN_GRACE", value_name = "SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "MSGWIRE_SHUTDOWN_GRACE",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
     shutdown_grace: u64,
 }
 

@@ -1,10 +1,12 @@
 //! The `msgwire` command: see `msgwire --help`.
 
+mod backends;
 mod bench;
 mod call;
 mod files;
 mod gateway;
 mod inspect;
+mod kafka;
 mod serve;
 mod stream;
 mod target;
@@ -26,6 +28,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the largest variant (serve's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the reference services (math, users, orders, files, chat, events, chunked)
@@ -92,6 +96,15 @@ enum Command {
     /// info; OUT appears only once all of it checked out (exit status 1 otherwise,
     /// nothing left behind).
     Download(files::DownloadArgs),
+    /// JSON lines in and out of a Kafka topic, MessagePack on the wire (like kcat).
+    ///
+    /// `produce` appends each JSON line from stdin as one MessagePack record and
+    /// counts it once the broker acknowledged it; `consume` prints records as JSON
+    /// lines {"partition", "offset", "key", "timestamp", "value"}. The broker is
+    /// --brokers, else $MSGWIRE_KAFKA, else 127.0.0.1:9092.
+    ///
+    /// Example: msgwire kafka consume msgwire.events --from-beginning --exit
+    Kafka(kafka::KafkaArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +130,7 @@ fn main() -> ExitCode {
                     Command::Stream(args) => stream::run(args).await,
                     Command::Upload(args) => files::upload(args).await,
                     Command::Download(args) => files::download(args).await,
+                    Command::Kafka(args) => kafka::run(args).await,
                 }
             })
         }),

@@ -17,18 +17,30 @@ use msgwire_services::cache::MemoryCacheConfig;
 use msgwire_services::{Services, ServicesConfig};
 use tokio::net::TcpListener;
 
+use crate::backends::BackendArgs;
+
 /// Options of `msgwire serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the RPC listener (all three dialects, detected per connection). Port 0
     /// picks a free port; the chosen address is printed.
-    #[arg(long, env = "MSGWIRE_RPC", value_name = "ADDR", default_value = "127.0.0.1:7420")]
+    #[arg(
+        long,
+        env = "MSGWIRE_RPC",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7420"
+    )]
     rpc: String,
 
     /// Address of the HTTP listener: the JSON and MessagePack endpoints, POST
     /// /rpc/METHOD, /health, /metrics, msgpack-rpc over WebSocket at /ws and the
     /// playground page at /. Port 0 picks a free port; the chosen address is printed.
-    #[arg(long, env = "MSGWIRE_HTTP", value_name = "ADDR", default_value = "127.0.0.1:7421")]
+    #[arg(
+        long,
+        env = "MSGWIRE_HTTP",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7421"
+    )]
     http: String,
 
     /// Largest WebSocket message accepted on /ws, in bytes (a unit as for
@@ -38,6 +50,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     http_limits: HttpLimitArgs,
+
+    #[command(flatten)]
+    backends: BackendArgs,
 
     /// Seconds an HTTP call may take before it is answered 504 (DEADLINE_EXCEEDED).
     #[arg(long, env = "MSGWIRE_HTTP_TIMEOUT", value_name = "SECS", default_value_t = 30,
@@ -70,7 +85,12 @@ pub struct ServeArgs {
     max_depth: usize,
 
     /// Connections served at once; more are closed as soon as they are accepted.
-    #[arg(long, env = "MSGWIRE_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "MSGWIRE_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
     max_connections: usize,
 
     /// Calls in flight per connection; more are answered RESOURCE_EXHAUSTED (8).
@@ -88,15 +108,30 @@ pub struct ServeArgs {
     write_queue: usize,
 
     /// Seconds a connection may stay silent with no call in flight (0: forever).
-    #[arg(long, env = "MSGWIRE_IDLE_TIMEOUT", value_name = "SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "MSGWIRE_IDLE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 300
+    )]
     idle_timeout: u64,
 
     /// Seconds a new connection has to send its first bytes (0: forever).
-    #[arg(long, env = "MSGWIRE_FIRST_BYTE_TIMEOUT", value_name = "SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "MSGWIRE_FIRST_BYTE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
     first_byte_timeout: u64,
 
     /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C.
-    #[arg(long, env = "MSGWIRE_SHUTDOWN_GRACE", value_name = "SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "MSGWIRE_SHUTDOWN_GRACE",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
     shutdown_grace: u64,
 
     /// Directory of the files service: uploaded files under server-made ids, their
@@ -189,7 +224,7 @@ fn show_bytes(n: u64) -> String {
     ];
     units
         .iter()
-        .find(|(size, _)| n >= *size && n % size == 0)
+        .find(|(size, _)| n >= *size && n.is_multiple_of(*size))
         .map_or_else(
             || format!("{n} bytes"),
             |(size, unit)| format!("{} {unit}", n / size),
@@ -210,7 +245,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => PathBuf::from(msgwire_services::DEFAULT_DATA_DIR),
     };
-    let services = Services::new(ServicesConfig {
+    let backends = args
+        .backends
+        .open(Duration::from_secs(args.cache_ttl))
+        .await
+        .context("cannot set up the backends")?;
+    let config = ServicesConfig {
         data_dir: data_dir.clone(),
         max_upload: args.max_upload,
         chat_backlog: args.chat_backlog,
@@ -221,13 +261,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..MemoryCacheConfig::default()
         },
         ..ServicesConfig::default()
-    })
+    };
+    let services = match backends.bus() {
+        Some(bus) => Services::with_bus(config, bus),
+        None => Services::new(config),
+    }
     .with_context(|| {
         format!(
             "cannot clear the unfinished uploads in {}",
             data_dir.display()
         )
     })?;
+    let services = backends.apply(services);
     let metrics = Metrics::new(
         msgwire_services::STREAM_METHODS,
         Some(Arc::clone(services.cache())),
@@ -285,12 +330,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shutdown: Some(ws_shutdown.clone()),
         ..WsConfig::default()
     };
+    for line in backends.described() {
+        say(line);
+    }
     let app = AppState::new(
-        AppConfig::new(backend, metrics.clone())
-            .with_cache(Arc::clone(services.cache()))
-            .with_websocket_config(server.clone(), ws)
-            .with_limits(limits)
-            .with_http_limits(args.http_limits.limits()),
+        backends.checked(
+            AppConfig::new(backend, metrics.clone())
+                .with_cache(Arc::clone(services.cache()))
+                .with_websocket_config(server.clone(), ws)
+                .with_limits(limits)
+                .with_http_limits(args.http_limits.limits()),
+        ),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

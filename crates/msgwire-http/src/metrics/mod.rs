@@ -14,6 +14,7 @@
 //! | `msgwire_streams_open` | gauge | — | calls in flight whose method is a stream method |
 //! | `msgwire_cache_hits_total` | counter | — | cache lookups answered with a stored value (only with a cache) |
 //! | `msgwire_cache_misses_total` | counter | — | cache lookups that found nothing (only with a cache) |
+//! | `msgwire_cache_computations_total` | counter | — | missing values `get_or_set` computed in this process (only with a cache) |
 //! | `msgwire_cache_entries` | gauge | — | values the cache holds now (only with a cache) |
 //!
 //! Notifications are counted like calls, with the status their handler ended with
@@ -383,6 +384,13 @@ impl Collector for CacheCollector {
             "Cache lookups that found no value.",
             None,
             misses.metric_type(),
+        )?)?;
+        let computations = ConstCounter::new(stats.computations);
+        computations.encode(encoder.encode_descriptor(
+            "msgwire_cache_computations",
+            "Missing values computed by get_or_set (waiters for another's computation not counted).",
+            None,
+            computations.metric_type(),
         )?)?;
         let entries = ConstGauge::new(i64::try_from(stats.entries).unwrap_or(i64::MAX));
         entries.encode(encoder.encode_descriptor(

@@ -204,6 +204,7 @@ async fn counts_calls_streams_and_connections_of_a_server() {
     assert_eq!(count("msgwire_cache_hits_total"), Some(1.0));
     assert_eq!(count("msgwire_cache_misses_total"), Some(1.0));
     assert_eq!(count("msgwire_cache_entries"), Some(1.0));
+    assert_eq!(count("msgwire_cache_computations_total"), Some(0.0));
     for family in [
         "# TYPE msgpack_requests_total counter",
         "# TYPE msgpack_request_duration_seconds histogram",
