@@ -415,7 +415,9 @@ mod tests {
 
     #[test]
     fn subscriptions_dropped_at_once_on_many_threads_take_their_topic_along() {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let bus = InProcessBus::new();
         // Two at a time, many times: the race is between exactly two drops.
         for _ in 0..2000 {
