@@ -248,19 +248,14 @@ fn end_of(
 
 /// A librdkafka timeout as [`KafkaError::Timeout`], anything else as a client error.
 pub(crate) fn timeout_or(e: RdKafkaError, what: &'static str, plan: &Plan) -> KafkaError {
-    match crate::error::code_of(&e) {
-        Some(
-            RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::TimedOutQueue
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::BrokerTransportFailure,
-        ) => KafkaError::Timeout {
+    if crate::error::is_unreachable(&e) {
+        KafkaError::Timeout {
             what: what.into(),
             after: plan.timeout,
             brokers: plan.brokers.clone(),
-        },
-        _ => KafkaError::client(what)(e),
+        }
+    } else {
+        KafkaError::client(what)(e)
     }
 }
 

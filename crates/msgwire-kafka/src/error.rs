@@ -107,6 +107,21 @@ pub(crate) fn code_of(e: &RdKafkaError) -> Option<RDKafkaErrorCode> {
     }
 }
 
+/// Whether `e` says the broker could not be reached, or not in time: a timeout rather
+/// than a refusal.
+pub(crate) fn is_unreachable(e: &RdKafkaError) -> bool {
+    matches!(
+        code_of(e),
+        Some(
+            RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::TimedOutQueue
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure,
+        )
+    )
+}
+
 fn is_transient_code(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode as C;
     matches!(

@@ -600,18 +600,13 @@ fn timed_out(config: &KafkaConfig, what: &str) -> KafkaError {
 }
 
 fn admin_error(config: &KafkaConfig, e: RdKafkaError) -> KafkaError {
-    match crate::error::code_of(&e) {
-        Some(
-            RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::TimedOutQueue
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::BrokerTransportFailure,
-        ) => timed_out(config, "creating the topic"),
-        _ => KafkaError::CreateTopic {
+    if crate::error::is_unreachable(&e) {
+        timed_out(config, "creating the topic")
+    } else {
+        KafkaError::CreateTopic {
             topic: config.topic.clone(),
             source: e,
-        },
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! round trip through MessagePack records, consumer groups resume, records that are
 //! not MessagePack are printed (not a crash), errors exit non-zero with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// common and the broker helper both include tests/support/peer_programs.rs.
+#![allow(clippy::duplicate_mod)]
 
 mod common;
 #[path = "../../msgwire-kafka/tests/support/mod.rs"]

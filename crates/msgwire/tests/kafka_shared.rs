@@ -7,6 +7,8 @@
 //! reconnects by itself and every event it acknowledged is still there (the broker
 //! keeps its log in S3 storage — moto's server — so that its restart loses nothing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// common and the broker helper both include tests/support/peer_programs.rs.
+#![allow(clippy::duplicate_mod)]
 
 mod common;
 #[path = "../../msgwire-kafka/tests/support/mod.rs"]
@@ -15,10 +17,9 @@ mod kafka_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{http_request, python_script, run_peer, wait_until, Serve};
-use futures::StreamExt;
+use common::{field, http_request, next_event, python_script, run_peer, wait_until, Serve};
 use kafka_support::{unique_topic, Broker, S3Server};
-use msgwire_rpc::{Client, Code, Dialect, StreamReceiver, Value};
+use msgwire_rpc::{Client, Code, Dialect, Value};
 
 /// How long one probe waits for its echo on the other side before the next is sent.
 const PROBE_WAIT: Duration = Duration::from_millis(250);
@@ -36,14 +37,6 @@ async fn connect(serve: &Serve) -> Client {
         .unwrap()
 }
 
-fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
-    value
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(name))
-        .map(|(_, v)| v)
-}
-
 /// An event's `data.n`.
 fn n_of(event: &Value) -> String {
     let data = field(event, "data").expect("data");
@@ -51,20 +44,6 @@ fn n_of(event: &Value) -> String {
         .and_then(Value::as_str)
         .expect("data.n")
         .to_owned()
-}
-
-/// The next event (not a heartbeat) on `events` within `wait`.
-async fn next_event(events: &mut StreamReceiver<Value>, wait: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let item = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .ok()?;
-        let item = item.expect("the stream ended").expect("the stream failed");
-        if field(&item, "type").and_then(Value::as_str) != Some("heartbeat") {
-            return Some(item);
-        }
-    }
 }
 
 async fn publish(client: &Client, n: &str) -> Result<Value, msgwire_rpc::CallError> {

@@ -20,7 +20,7 @@ mod redis_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{http_request, python_script, run_peer, wait_until, Serve};
+use common::{field, http_request, next_event, python_script, run_peer, wait_until, Serve};
 use futures::StreamExt;
 use msgwire_rpc::{CallOptions, Client, Dialect, StreamReceiver, StreamSender, Value};
 use msgwire_services::chat::{ChatKind, ChatMessage};
@@ -102,29 +102,6 @@ impl Member {
             }
         }
         panic!("no probe from {from} arrived in {PROBES} tries");
-    }
-}
-
-/// `value`'s field `name`.
-fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
-    value
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(name))
-        .map(|(_, v)| v)
-}
-
-/// The next event (not a heartbeat) on `events` within `wait`.
-async fn next_event(events: &mut StreamReceiver<Value>, wait: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let item = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .ok()?;
-        let item = item.expect("the stream ended").expect("the stream failed");
-        if field(&item, "type").and_then(Value::as_str) != Some("heartbeat") {
-            return Some(item);
-        }
     }
 }
 

@@ -26,11 +26,10 @@ use std::time::{Duration, Instant};
 /// arrive). Only a guard against hangs: nothing is asserted about durations.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    // Both users of this file live in crates/<name>.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "../../../../tests/support/peer_programs.rs"]
+mod peer_programs;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use peer_programs::{python, python_script, repo};
 
 /// The tansu binary; panics with instructions when there is none.
 pub fn tansu_binary() -> PathBuf {
@@ -64,20 +63,6 @@ pub fn tansu_binary() -> PathBuf {
          0.6.0 --locked --no-default-features --features dynostore --root \
          ~/.cache/msgwire-tools`"
     );
-}
-
-/// The interop Python (`$MSGWIRE_PYTHON`, else `.venv/bin/python`).
-pub fn python() -> PathBuf {
-    let path = std::env::var_os("MSGWIRE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with the interop peers at {}: run scripts/test (it creates .venv from \
-         tests/interop/requirements.txt), or set MSGWIRE_PYTHON",
-        path.display()
-    );
-    path
 }
 
 /// A port nothing listens on right now.

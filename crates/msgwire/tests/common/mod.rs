@@ -498,3 +498,31 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = &raw[end + 2 + size + 2..];
     }
 }
+
+/// `value`'s field `name`, when it is a map with one.
+pub fn field<'a>(value: &'a msgwire_rpc::Value, name: &str) -> Option<&'a msgwire_rpc::Value> {
+    value
+        .as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(name))
+        .map(|(_, v)| v)
+}
+
+/// The next item of a `subscribeEvents` stream that is not a heartbeat, within `wait`
+/// (`None` when none came).
+pub async fn next_event(
+    events: &mut msgwire_rpc::StreamReceiver<msgwire_rpc::Value>,
+    wait: Duration,
+) -> Option<msgwire_rpc::Value> {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let item = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .ok()?;
+        let item = item.expect("the stream ended").expect("the stream failed");
+        if field(&item, "type").and_then(msgwire_rpc::Value::as_str) != Some("heartbeat") {
+            return Some(item);
+        }
+    }
+}
