@@ -396,24 +396,31 @@ impl RedisBus {
             .unwrap_or(0)
     }
 
-    async fn publish_inner(&self, topic: String, payload: Bytes) -> Result<(), BusError> {
+    /// Every payload to the local subscribers, then all the `PUBLISH`es in one
+    /// pipeline: one round trip for the batch, in order on the one connection.
+    async fn publish_all_inner(&self, items: Vec<(String, Bytes)>) -> Result<(), BusError> {
         let shared = &self.inner.shared;
-        bump(&shared.counters.published);
-        let mut envelope = BytesMut::with_capacity(ORIGIN_LEN + payload.len());
-        envelope.put_slice(&shared.origin);
-        envelope.put_slice(&payload);
-        shared.local.publish(&topic, payload).await?;
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(shared.channel(&topic)).arg(&envelope[..]);
+        let mut pipe = redis::pipe();
+        for (topic, payload) in items {
+            bump(&shared.counters.published);
+            let mut envelope = BytesMut::with_capacity(ORIGIN_LEN + payload.len());
+            envelope.put_slice(&shared.origin);
+            envelope.put_slice(&payload);
+            shared.local.publish(&topic, payload).await?;
+            pipe.cmd("PUBLISH")
+                .arg(shared.channel(&topic))
+                .arg(&envelope[..])
+                .ignore();
+        }
         let mut connection = self.inner.publisher.clone();
         // Not `conn::bounded`: a PUBLISH is not repeated, it could arrive twice.
         let published = tokio::time::timeout(
             self.inner.config.timeout,
-            cmd.query_async::<i64>(&mut connection),
+            pipe.query_async::<()>(&mut connection),
         )
         .await;
         let error = match published {
-            Ok(Ok(_receivers)) => return Ok(()),
+            Ok(Ok(())) => return Ok(()),
             Ok(Err(source)) => RedisBackendError::Redis {
                 op: "PUBLISH",
                 source,
@@ -471,7 +478,12 @@ impl Bus for RedisBus {
     /// Delivers to this process's subscribers, then `PUBLISH`es the envelope; a
     /// `BusError::Backend` means Redis did not take it, after the local delivery.
     fn publish(&self, topic: &str, payload: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
-        Box::pin(self.publish_inner(topic.to_owned(), payload))
+        Box::pin(self.publish_all_inner(vec![(topic.to_owned(), payload)]))
+    }
+
+    /// As `publish` for each, with the `PUBLISH`es in one pipeline (one round trip).
+    fn publish_all(&self, items: Vec<(String, Bytes)>) -> BoxFuture<'_, Result<(), BusError>> {
+        Box::pin(self.publish_all_inner(items))
     }
 
     /// The local subscription; the channel is subscribed to when this is the first

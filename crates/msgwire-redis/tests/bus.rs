@@ -331,3 +331,40 @@ async fn a_hung_redis_is_found_out_and_reconnected() {
     // a marker.
     publish_until_received(&a, &mut b1, "t").await;
 }
+
+#[tokio::test]
+async fn a_batch_reaches_every_process_in_order_in_one_pipeline() {
+    let server = RedisServer::start();
+    let (a, b) = two(&server).await;
+    let mut on_a = a.subscribe("chat:r").await.unwrap();
+    let mut on_b = b.subscribe("chat:r").await.unwrap();
+    let mut other_b = b.subscribe("chat:s").await.unwrap();
+    publish_until_received(&a, &mut on_b, "chat:r").await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), on_a.next()).await {}
+    // 15 on one topic, 5 on another: within the local ring (16 per topic), so that
+    // this process's own subscriber does not lag while it is not reading.
+    let batch: Vec<(String, Bytes)> = (0..20)
+        .map(|i| {
+            let topic = if i % 4 == 3 { "chat:s" } else { "chat:r" };
+            (topic.to_owned(), Bytes::from(format!("m{i}")))
+        })
+        .collect();
+    let published_before = a.stats().published;
+    a.publish_all(batch.clone()).await.unwrap();
+    assert_eq!(a.stats().published, published_before + 20);
+    for (topic, payload) in &batch {
+        if topic == "chat:r" {
+            assert_eq!(next(&mut on_a).await, Delivery::Message(payload.clone()));
+            assert_eq!(next(&mut on_b).await, Delivery::Message(payload.clone()));
+        } else {
+            assert_eq!(next(&mut other_b).await, Delivery::Message(payload.clone()));
+        }
+    }
+    // Redis down: the batch still reaches this process's subscribers; the error says so.
+    drop(server);
+    let refused = a
+        .publish_all(vec![("chat:r".to_owned(), p("local only"))])
+        .await;
+    assert!(matches!(refused, Err(BusError::Backend(_))), "{refused:?}");
+    assert_eq!(next(&mut on_a).await, Delivery::Message(p("local only")));
+}

@@ -99,6 +99,23 @@ pub trait Bus: Send + Sync {
     /// published to `topic` afterwards is delivered to it (or counted in a
     /// [`Delivery::Lagged`]).
     fn subscribe(&self, topic: &str) -> BoxFuture<'_, Result<Subscription, BusError>>;
+
+    /// Publishes each `(topic, payload)` in order, as [`Bus::publish`] would one after
+    /// the other; an error is the first one met, after every payload was tried. A
+    /// backend with a round trip per publish overrides this to send them together
+    /// (Redis: one pipeline).
+    fn publish_all(&self, items: Vec<(String, Bytes)>) -> BoxFuture<'_, Result<(), BusError>> {
+        Box::pin(async move {
+            let mut first = Ok(());
+            for (topic, payload) in items {
+                let published = self.publish(&topic, payload).await;
+                if first.is_ok() {
+                    first = published;
+                }
+            }
+            first
+        })
+    }
 }
 
 /// One item of a [`Subscription`].
@@ -324,6 +341,24 @@ mod tests {
             assert_eq!(ready(sub), None, "nothing more yet");
         }
         assert_eq!(ready(&mut other), None);
+    }
+
+    #[tokio::test]
+    async fn publish_all_publishes_in_order() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mut t = bus.subscribe("t").await.unwrap();
+        let mut u = bus.subscribe("u").await.unwrap();
+        let items = ["1", "2", "3"]
+            .into_iter()
+            .map(|p| ("t".to_owned(), payload(p)))
+            .chain([("u".to_owned(), payload("4"))])
+            .collect();
+        bus.publish_all(items).await.unwrap();
+        for p in ["1", "2", "3"] {
+            assert_eq!(ready(&mut t), Some(Some(Delivery::Message(payload(p)))));
+        }
+        assert_eq!(ready(&mut u), Some(Some(Delivery::Message(payload("4")))));
+        assert_eq!(ready(&mut t), None);
     }
 
     #[tokio::test]

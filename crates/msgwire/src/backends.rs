@@ -108,6 +108,8 @@ impl BackendArgs {
             .with_context(|| format!("--redis {url}"))?;
             let bus = RedisBus::new(RedisBusConfig {
                 channel_prefix: self.redis_prefix.clone(),
+                // Headroom for bursts: a chat hub's own listener gets its batches back.
+                capacity: BUS_CAPACITY,
                 ..RedisBusConfig::new(url.clone())
             })
             .with_context(|| format!("--redis {url}"))?;
@@ -247,6 +249,10 @@ async fn follow(log: KafkaEventLog, group: String, store: Arc<EventStore>) {
         pause = (pause * 2).min(FOLLOW_PAUSE_MAX);
     }
 }
+
+/// Payloads buffered per topic for this process's subscribers of the Redis bus (a
+/// few dozen bytes a slot, for topics with subscribers only).
+const BUS_CAPACITY: usize = 64;
 
 /// The first pause before the follower joins again: 200 ms …
 const FOLLOW_PAUSE_MIN: Duration = Duration::from_millis(200);

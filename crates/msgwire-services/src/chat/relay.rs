@@ -188,19 +188,31 @@ impl Relay {
     }
 }
 
-/// Publishes the outbox in order, one message at a time: what one hub broadcasts
+/// The most queued messages published together (one [`Bus::publish_all`]): no more
+/// than a bus's local ring holds by default ([`crate::bus::DEFAULT_CAPACITY`]), since the
+/// hub's own listener gets the batch too and must not lag behind it.
+const PUBLISH_BATCH: usize = crate::bus::DEFAULT_CAPACITY;
+
+/// Publishes the outbox in order — what is queued when the bus is free goes together,
+/// up to [`PUBLISH_BATCH`] in one [`Bus::publish_all`] — so what one hub broadcasts
 /// reaches the bus in the order its rooms broadcast it. Ends with the hub.
 async fn publish(bus: Arc<dyn Bus>, origin: u64, mut outbox: mpsc::Receiver<Outgoing>) {
     let mut failures: u64 = 0;
-    while let Some(Outgoing { room, message }) = outbox.recv().await {
-        let payload = match encode(origin, &message) {
-            Ok(payload) => payload,
-            Err(e) => {
-                tracing::debug!(room = &*room, error = %e, "chat: cannot encode a message");
-                continue;
-            }
-        };
-        match bus.publish(&topic(&room), payload).await {
+    let mut queued = Vec::with_capacity(PUBLISH_BATCH);
+    while outbox.recv_many(&mut queued, PUBLISH_BATCH).await > 0 {
+        let batch: Vec<(String, Bytes)> = queued
+            .drain(..)
+            .filter_map(
+                |Outgoing { room, message }| match encode(origin, &message) {
+                    Ok(payload) => Some((topic(&room), payload)),
+                    Err(e) => {
+                        tracing::debug!(room = &*room, error = %e, "chat: cannot encode a message");
+                        None
+                    }
+                },
+            )
+            .collect();
+        match bus.publish_all(batch).await {
             Ok(()) if failures > 0 => {
                 tracing::info!(failures, "chat: publishing to the bus works again");
                 failures = 0;
@@ -211,7 +223,7 @@ async fn publish(bus: Arc<dyn Bus>, origin: u64, mut outbox: mpsc::Receiver<Outg
                 if failures == 0 {
                     tracing::warn!(error = %e, "chat: cannot publish to the bus; rooms go on locally");
                 } else {
-                    tracing::debug!(room = &*room, error = %e, "chat: cannot publish to the bus");
+                    tracing::debug!(error = %e, "chat: cannot publish to the bus");
                 }
                 failures += 1;
             }
